@@ -1,0 +1,31 @@
+{
+    "name": "BookConnect Therapy",
+    "summary": "Online therapy sessions: metered calls, invoices that post and get paid themselves",
+    "version": "18.0.1.0.0",
+    "category": "Services/Therapy",
+    "license": "LGPL-3",
+    "author": "BookConnect",
+    "website": "https://bookconnect.example.com",
+    "application": True,
+    "depends": [
+        "account_payment",
+        "calendar",
+        "mail",
+        "payment_stripe",
+        "portal",
+        "resource",
+        "uom",
+    ],
+    "external_dependencies": {"python": ["phonenumbers"]},
+    "data": [
+        "security/bookconnect_therapy_security.xml",
+        "security/ir.model.access.csv",
+        "data/uom_data.xml",
+        "data/product_data.xml",
+        "views/bookconnect_billing_policy_views.xml",
+        "views/bookconnect_therapy_menus.xml",
+    ],
+    "demo": [
+        "demo/bookconnect_therapy_demo.xml",
+    ],
+}

@@ -1,0 +1,1 @@
+from . import bookconnect_billing_policy

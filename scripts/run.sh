@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Runs the product: set-up, a demo database with the addon and its demo data (created once),
+# then Odoo on http://127.0.0.1:8069 (BOOKCONNECT_HTTP_PORT to change it).
+#   --reset-demo  drop and recreate the demo database first
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+source "$REPO/scripts/db.sh"
+
+bash "$REPO/scripts/setup.sh"
+
+if [ "${1:-}" = --reset-demo ]; then
+  log "dropping the demo database $DEMO_DB"
+  drop_db "$DEMO_DB"
+fi
+
+installed=$(psql -d "$DEMO_DB" -Atc \
+  "SELECT state FROM ir_module_module WHERE name = 'bookconnect_therapy'" 2>/dev/null || true)
+if [ "$installed" != installed ]; then
+  template=$(ensure_template demo "$(addon_depends)")
+  clone_db "$template" "$DEMO_DB"
+  log "installing bookconnect_therapy with its demo data on $DEMO_DB"
+  mkdir -p "$STATE/logs"
+  odoo_bin -d "$DEMO_DB" -i bookconnect_therapy --stop-after-init --no-http \
+    --logfile="$STATE/logs/demo-install.log" ||
+    { drop_db "$DEMO_DB"; die "installing the demo database failed; see $STATE/logs/demo-install.log"; }
+fi
+
+cat >&2 <<MSG
+
+  BookConnect Therapy is starting on  http://127.0.0.1:$HTTP_PORT/web/login  (database $DEMO_DB)
+
+  Demo logins (user / password):
+    practice manager   manager / manager
+    therapist          therapist / therapist    (second therapist: therapist2 / therapist2)
+    portal client      client / client          (second client: client2 / client2)
+    administrator      admin / admin
+
+  Stop with Ctrl+C.
+
+MSG
+exec "$PY" "$(odoo_src)/odoo-bin" -c "$ODOO_CONF" -d "$DEMO_DB" --db-filter="^$DEMO_DB\$" \
+  --http-port="$HTTP_PORT" --gevent-port=$((HTTP_PORT + 3))

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The test command: set-up, then the addon's Odoo tests on a new database, then the system tests.
+# Fails on any failed, erroring or (browser) skipped test and on any ERROR/CRITICAL line in Odoo's
+# log; ends with one line "N passed, N failed[, N skipped]".
+#   TEST_TAGS   Odoo test tags (default /bookconnect_therapy)
+#   PYTEST_ARGS extra arguments for pytest (e.g. "-k portal"); SKIP_PYTEST=1 skips the system tests
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+source "$REPO/scripts/db.sh"
+
+bash "$REPO/scripts/setup.sh"
+
+LOGS=$STATE/logs
+mkdir -p "$LOGS"
+DEPENDS=$(addon_depends)
+# sms is optional for the addon: the test database has it so that both paths are tested.
+TEST_MODULES=$DEPENDS,sms
+TEST_DB=${BOOKCONNECT_TEST_DB:-bookconnect_test}
+ODOO_LOG=$LOGS/odoo-tests.log
+PYTEST_XML=$LOGS/pytest.xml
+rm -f "$ODOO_LOG" "$PYTEST_XML"
+
+template=$(ensure_template demo "$TEST_MODULES")
+clone_db "$template" "$TEST_DB"
+
+log "Odoo tests: installing bookconnect_therapy on $TEST_DB with --test-enable"
+set +e
+odoo_bin -d "$TEST_DB" -i bookconnect_therapy --test-enable --stop-after-init \
+  --test-tags "${TEST_TAGS:-/bookconnect_therapy}" --http-port=$((HTTP_PORT + 100)) \
+  --gevent-port=$((HTTP_PORT + 103)) --log-level=info \
+  --log-handler=werkzeug:WARNING 2>&1 | tee "$ODOO_LOG" |
+  grep --line-buffered -E ' (ERROR|CRITICAL|WARNING) |odoo\.tests\.result|(FAIL|ERROR):|Ran [0-9]+ tests|Starting |post-tests'
+odoo_rc=${PIPESTATUS[0]}
+set -e
+
+pytest_rc=0
+if [ "${SKIP_PYTEST:-0}" != 1 ]; then
+  log "system tests: pytest tests/"
+  export BOOKCONNECT_TEMPLATE_DEMO=$template
+  BOOKCONNECT_TEMPLATE_NODEMO=$(ensure_template nodemo "$DEPENDS")
+  export BOOKCONNECT_TEMPLATE_NODEMO
+  set +e
+  # shellcheck disable=SC2086
+  (cd "$REPO" && "$PY" -m pytest tests -p no:cacheprovider --junitxml="$PYTEST_XML" -ra ${PYTEST_ARGS:-})
+  pytest_rc=$?
+  set -e
+fi
+
+"$PY" "$REPO/scripts/summarize_tests.py" --odoo-log "$ODOO_LOG" --odoo-rc "$odoo_rc" \
+  --pytest-xml "$PYTEST_XML" --pytest-rc "$pytest_rc" ${SKIP_PYTEST:+--no-pytest}
