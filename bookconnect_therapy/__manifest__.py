@@ -22,7 +22,12 @@
         "security/ir.model.access.csv",
         "data/uom_data.xml",
         "data/product_data.xml",
+        "data/ir_sequence_data.xml",
+        "data/ir_cron_data.xml",
         "views/bookconnect_billing_policy_views.xml",
+        "views/bookconnect_therapy_session_views.xml",
+        "views/res_partner_views.xml",
+        "views/res_config_settings_views.xml",
         "views/bookconnect_therapy_menus.xml",
     ],
     "demo": [

@@ -6,6 +6,7 @@
 functions; everything here is deterministic and exhaustively tested on its own.
 """
 
+from .schedules import parse_positive_ints
 from .fees import (
     CancellationOutcome,
     cancellation_outcome,

@@ -1,7 +1,7 @@
 from odoo import _, api, fields, models
 from odoo.exceptions import ValidationError
 
-from ..core import InvalidRules, PricingRules, fee_amount, price_duration
+from ..core import InvalidRules, PricingRules, fee_amount, parse_positive_ints, price_duration
 
 MODE_PRODUCT_XMLIDS = {
     "session": "bookconnect_therapy.product_online_session",
@@ -407,13 +407,4 @@ class BookconnectBillingPolicy(models.Model):
         :raise ValueError: on anything else than comma-separated positive whole numbers.
         """
         self.ensure_one()
-        text = (self.reminder_hours or "").strip()
-        if not text:
-            return []
-        hours = set()
-        for part in text.split(","):
-            value = int(part.strip())
-            if value <= 0:
-                raise ValueError(f"{value} is not a positive number of hours")
-            hours.add(value)
-        return sorted(hours, reverse=True)
+        return parse_positive_ints(self.reminder_hours)

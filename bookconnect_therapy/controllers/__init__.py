@@ -1,0 +1,2 @@
+from . import call_events
+from . import videocall

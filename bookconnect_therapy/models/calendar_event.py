@@ -1,0 +1,75 @@
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError
+
+SYNCED_FIELDS = ("start", "stop")
+
+
+class CalendarEvent(models.Model):
+    _inherit = "calendar.event"
+
+    bookconnect_session_id = fields.Many2one(
+        "bookconnect.therapy.session",
+        "Therapy session",
+        index="btree_not_null",
+        ondelete="cascade",
+        copy=False,
+        groups="bookconnect_therapy.group_therapist",
+    )
+
+    def write(self, vals):
+        result = super().write(vals)
+        if self.env.context.get("bookconnect_sync"):
+            return result
+        therapy = self.sudo().filtered("bookconnect_session_id")
+        if not therapy:
+            return result
+        if any(name in vals for name in SYNCED_FIELDS):
+            therapy._bookconnect_move_sessions()
+        if "active" in vals and not vals["active"]:
+            therapy.bookconnect_session_id._cancel_from_calendar()
+        return result
+
+    @api.ondelete(at_uninstall=False)
+    def _bookconnect_cancel_sessions(self):
+        if self.env.context.get("bookconnect_sync"):
+            return
+        sessions = self.sudo().bookconnect_session_id
+        if sessions:
+            sessions._cancel_from_calendar()
+
+    def _bookconnect_move_sessions(self):
+        for event in self:
+            session = event.bookconnect_session_id
+            if (session.start, session.stop) == (event.start, event.stop):
+                continue
+            if session.state != "scheduled":
+                raise UserError(
+                    _(
+                        "Session %(name)s has already started or ended: it cannot be moved.",
+                        name=session.name,
+                    )
+                )
+            session.with_context(bookconnect_sync=True).write(
+                {"start": event.start, "stop": event.stop}
+            )
+
+    def _create_videocall_channel(self):
+        therapy = self.sudo().filtered("bookconnect_session_id")
+        for event in therapy:
+            # Created as the therapist: Odoo adds the creating user to a new channel, and the
+            # call of a therapy session must hold its two participants and nobody else.
+            session = event.bookconnect_session_id
+            channel = (
+                self.env["discuss.channel"]
+                .with_user(session.therapist_id)
+                .sudo()
+                .create_group(
+                    session._participant_partners().ids,
+                    default_display_mode="video_full_screen",
+                    name=event.name,
+                )
+            )
+            channel.bookconnect_session_id = session
+            event.videocall_channel_id = channel
+        others = self - therapy
+        return super(CalendarEvent, others)._create_videocall_channel() if others else None

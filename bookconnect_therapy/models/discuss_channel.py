@@ -1,0 +1,27 @@
+from odoo import _, fields, models
+from odoo.exceptions import AccessError
+
+
+class DiscussChannel(models.Model):
+    _inherit = "discuss.channel"
+
+    bookconnect_session_id = fields.Many2one(
+        "bookconnect.therapy.session",
+        "Therapy session",
+        index="btree_not_null",
+        ondelete="set null",
+        copy=False,
+    )
+
+    def _add_members(self, *, guests=None, partners=None, users=None, **kwargs):
+        """A therapy session's call admits its therapist and its client, nobody else."""
+        for channel in self.sudo().filtered("bookconnect_session_id"):
+            allowed = channel.bookconnect_session_id._participant_partners()
+            incoming = (partners or self.env["res.partner"]) | (
+                users.partner_id if users else self.env["res.partner"]
+            )
+            if guests or incoming - allowed:
+                raise AccessError(
+                    _("Only the therapist and the client can join a therapy session's call.")
+                )
+        return super()._add_members(guests=guests, partners=partners, users=users, **kwargs)

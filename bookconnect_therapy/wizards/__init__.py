@@ -1,0 +1,1 @@
+from . import bookconnect_session_correct
