@@ -5,6 +5,8 @@ set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 STATE=${BOOKCONNECT_STATE:-$REPO/.state}
 VENV=${BOOKCONNECT_VENV:-$REPO/.venv}
+# Odoo's data directory (filestores of the template and test databases live there).
+DATA_DIR=${BOOKCONNECT_DATA_DIR:-$STATE/data}
 PY=$VENV/bin/python
 ODOO_CONF=$STATE/odoo.conf
 ODOO_SRC_FILE=$STATE/odoo-src

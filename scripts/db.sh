@@ -25,14 +25,14 @@ ensure_template() {
     --log-level=warn --logfile="$logfile" ||
     die "could not build the template $name; see $logfile"
   psql -d postgres -qc "ALTER DATABASE \"$partial\" RENAME TO \"$name\""
-  local fs=$STATE/data/filestore
+  local fs=$DATA_DIR/filestore
   [ -d "$fs/$partial" ] && mv "$fs/$partial" "$fs/$name"
   echo "$name"
 }
 
 # Copies a template database and its filestore to a new database.
 clone_db() {
-  local template=$1 target=$2 fs=$STATE/data/filestore
+  local template=$1 target=$2 fs=$DATA_DIR/filestore
   drop_db "$target"
   createdb -T "$template" "$target"
   mkdir -p "$fs"
@@ -41,5 +41,5 @@ clone_db() {
 
 drop_db() {
   dropdb --if-exists --force "$1" 2>/dev/null || dropdb --if-exists "$1"
-  rm -rf "$STATE/data/filestore/$1"
+  rm -rf "$DATA_DIR/filestore/$1"
 }

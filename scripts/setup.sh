@@ -111,11 +111,11 @@ ensure_postgres() {
 
 write_config() {
   local src=$1
-  mkdir -p "$STATE/data"
+  mkdir -p "$DATA_DIR"
   cat >"$ODOO_CONF.tmp" <<EOF
 [options]
 addons_path = $src/addons,$REPO
-data_dir = $STATE/data
+data_dir = $DATA_DIR
 db_user = $DB_USER
 db_host = False
 db_port = False

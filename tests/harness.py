@@ -18,7 +18,7 @@ STATE = Path(os.environ.get("BOOKCONNECT_STATE", REPO / ".state"))
 VENV_PY = Path(os.environ.get("BOOKCONNECT_VENV", REPO / ".venv")) / "bin" / "python"
 CONF = STATE / "odoo.conf"
 LOGS = STATE / "logs"
-FILESTORE = STATE / "data" / "filestore"
+FILESTORE = Path(os.environ.get("BOOKCONNECT_DATA_DIR", STATE / "data")) / "filestore"
 LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ \d+ (?P<level>[A-Z]+) ")
 
 

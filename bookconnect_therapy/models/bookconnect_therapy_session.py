@@ -9,6 +9,8 @@ from odoo.exceptions import UserError, ValidationError
 from odoo.osv import expression
 from odoo.tools import SQL, format_date
 
+from ..core import cancellation_outcome
+
 _logger = logging.getLogger(__name__)
 
 OPEN_STATES = ("scheduled", "in_progress")
@@ -127,6 +129,10 @@ class BookconnectTherapySession(models.Model):
         compute="_compute_estimated_amount", help="Price of the booked duration under the policy."
     )
     ended_at = fields.Datetime(readonly=True, copy=False)
+    cancelled_at = fields.Datetime(readonly=True, copy=False)
+    cancelled_by = fields.Selection(
+        [("practice", "Practice"), ("client", "Client")], readonly=True, copy=False
+    )
     invoice_id = fields.Many2one("account.move", readonly=True, copy=False, index=True)
     invoice_ids = fields.One2many("account.move", "bookconnect_session_id")
     invoice_count = fields.Integer(compute="_compute_invoice_count")
@@ -404,20 +410,58 @@ class BookconnectTherapySession(models.Model):
             )
         open_sessions._cancel(by="practice")
 
+    def _cancellation_preview(self, now=None):
+        """What cancelling now would cost the client.
+
+        :return: dict with ``late`` (the free window has passed), ``fee`` (float, in the
+            session currency), ``free_until`` (UTC datetime) and ``currency`` (res.currency).
+        """
+        self.ensure_one()
+        now = now or fields.Datetime.now()
+        policy = self.policy_id
+        price = policy._price(self.duration * 60, self.channel).amount
+        outcome = cancellation_outcome(
+            self.start, now, policy.free_cancel_hours, policy._fee("late", price)
+        )
+        return {
+            "late": outcome.late,
+            "fee": float(outcome.fee),
+            "free_until": outcome.free_until,
+            "currency": self.currency_id,
+        }
+
     def _cancel(self, by="practice"):
-        """Cancel scheduled sessions. ``by``: ``practice`` (never a fee) or ``client``."""
+        """Cancel scheduled sessions. ``by``: ``practice`` (never a fee) or ``client`` (late
+        cancellations follow the policy).
+
+        :return: the sessions this call cancelled (others were no longer scheduled).
+        """
         sessions = self._lock_for_update(("scheduled",))
-        sessions.with_context(bookconnect_sync=True).write({"state": "cancelled"})
+        now = fields.Datetime.now()
         for session in sessions:
-            session.message_post(
-                body=_("Session cancelled by the practice.")
-                if by == "practice"
-                else _("Session cancelled by the client.")
+            preview = session._cancellation_preview(now) if by == "client" else {"late": False}
+            state = "late_cancelled" if preview["late"] else "cancelled"
+            session.with_context(bookconnect_sync=True).write(
+                {"state": state, "cancelled_at": now, "cancelled_by": by}
             )
+            if by == "practice":
+                body = _("Session cancelled by the practice.")
+            elif preview["late"]:
+                body = _("Session cancelled late by the client.")
+            else:
+                body = _("Session cancelled by the client within the free window.")
+            session.message_post(body=body)
         sessions.calendar_event_id.sudo().with_context(bookconnect_sync=True).write(
             {"active": False}
         )
         return sessions
+
+    def action_client_cancel(self):
+        """Cancel as the client (portal): free inside the policy's window, else late."""
+        self.ensure_one()
+        if self.state != "scheduled":
+            raise UserError(_("Session %(name)s can no longer be cancelled.", name=self.name))
+        return bool(self.sudo()._cancel(by="client"))
 
     def action_cancel(self):
         """Cancel the sessions on the practice's side (no fee)."""
