@@ -10,4 +10,5 @@ from . import calendar_event
 from . import discuss_channel
 from . import discuss_channel_rtc_session
 from . import account_move
+from . import payment_transaction
 from . import res_config_settings

@@ -137,6 +137,9 @@ class BookconnectTherapySession(models.Model):
     invoice_ids = fields.One2many("account.move", "bookconnect_session_id")
     invoice_count = fields.Integer(compute="_compute_invoice_count")
     payment_state = fields.Selection(related="invoice_id.payment_state", string="Payment")
+    transaction_ids = fields.One2many(
+        "payment.transaction", "bookconnect_session_id", "Payment transactions"
+    )
     note = fields.Html(
         "Session notes",
         groups="bookconnect_therapy.group_therapist",
@@ -379,6 +382,24 @@ class BookconnectTherapySession(models.Model):
                 raise UserError(
                     _("Only the session's therapist or a practice manager can do this.")
                 )
+
+    def _booking_requirements(self):
+        """What the client must still do before this booking is confirmed, per its policy.
+
+        :return: list of ``"card"`` (save a card: the policy charges or holds it) and
+            ``"prepay"`` (pay the booked price up front).
+        """
+        self.ensure_one()
+        policy = self.policy_id
+        missing = []
+        needs_card = policy.require_card or policy.prepayment == "hold"
+        if needs_card and not self.partner_id._bookconnect_payment_token(self.company_id):
+            missing.append("card")
+        if policy.prepayment == "full" and not self.sudo().transaction_ids.filtered(
+            lambda tx: tx.bookconnect_purpose == "prepay" and tx.state in ("authorized", "done")
+        ):
+            missing.append("prepay")
+        return missing
 
     def _participant_partners(self):
         self.ensure_one()

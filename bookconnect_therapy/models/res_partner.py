@@ -14,6 +14,27 @@ class ResPartner(models.Model):
     )
     bookconnect_session_count = fields.Integer(compute="_compute_bookconnect_session_count")
 
+    def _bookconnect_payment_token(self, company=None):
+        """The client's saved card usable off-session for ``company`` (newest first), or an
+        empty recordset. Tokens belong to the commercial partner's family."""
+        self.ensure_one()
+        company = company or self.env.company
+        # sudo: tokens are read to decide how to collect, never shown here
+        return (
+            self.env["payment.token"]
+            .sudo()
+            .search(
+                [
+                    ("partner_id", "child_of", self.commercial_partner_id.id),
+                    ("provider_id.company_id", "=", company.id),
+                    ("provider_id.state", "in", ("enabled", "test")),
+                    ("active", "=", True),
+                ],
+                order="id desc",
+                limit=1,
+            )
+        )
+
     def _compute_bookconnect_session_count(self):
         counts = dict(
             self.env["bookconnect.therapy.session"]._read_group(
