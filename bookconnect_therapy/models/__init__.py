@@ -10,5 +10,7 @@ from . import calendar_event
 from . import discuss_channel
 from . import discuss_channel_rtc_session
 from . import account_move
+from . import payment_provider
 from . import payment_transaction
+from . import bookconnect_collector
 from . import res_config_settings

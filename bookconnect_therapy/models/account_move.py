@@ -21,6 +21,12 @@ class AccountMove(models.Model):
         groups="bookconnect_therapy.group_therapist",
     )
     bookconnect_kind = fields.Selection(SESSION_KINDS, "Session charge", copy=False, readonly=True)
+    bookconnect_charge_deferred = fields.Boolean(
+        "Waiting for the next charge",
+        copy=False,
+        readonly=True,
+        help="Below the smallest amount charged alone: added to the client's next card charge.",
+    )
 
     def init(self):
         result = super().init()

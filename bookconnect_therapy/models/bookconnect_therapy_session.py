@@ -134,7 +134,7 @@ class BookconnectTherapySession(models.Model):
         [("practice", "Practice"), ("client", "Client")], readonly=True, copy=False
     )
     invoice_id = fields.Many2one("account.move", readonly=True, copy=False, index=True)
-    invoice_ids = fields.One2many("account.move", "bookconnect_session_id")
+    invoice_ids = fields.One2many("account.move", "bookconnect_session_id", "All invoices")
     invoice_count = fields.Integer(compute="_compute_invoice_count")
     payment_state = fields.Selection(related="invoice_id.payment_state", string="Payment")
     transaction_ids = fields.One2many(
@@ -285,6 +285,7 @@ class BookconnectTherapySession(models.Model):
             session.with_context(bookconnect_sync=True).write(
                 {"call_id": call.id, "calendar_event_id": event.id}
             )
+        sessions.sudo()._create_upfront_invoices()
         return sessions
 
     def write(self, vals):
@@ -395,8 +396,9 @@ class BookconnectTherapySession(models.Model):
         needs_card = policy.require_card or policy.prepayment == "hold"
         if needs_card and not self.partner_id._bookconnect_payment_token(self.company_id):
             missing.append("card")
-        if policy.prepayment == "full" and not self.sudo().transaction_ids.filtered(
-            lambda tx: tx.bookconnect_purpose == "prepay" and tx.state in ("authorized", "done")
+        if policy.prepayment == "full" and self.sudo().invoice_id.payment_state not in (
+            "paid",
+            "in_payment",
         ):
             missing.append("prepay")
         return missing
@@ -475,7 +477,27 @@ class BookconnectTherapySession(models.Model):
         sessions.calendar_event_id.sudo().with_context(bookconnect_sync=True).write(
             {"active": False}
         )
+        free = sessions.filtered(lambda s: s.state == "cancelled")
+        free._release_prepayments()
         return sessions
+
+    def _release_prepayments(self):
+        """Nothing is owed for these sessions: release card holds, refund what was paid in
+        advance (or cancel it with a credit note when it was not paid yet)."""
+        collector = self.env["bookconnect.collector"].sudo()
+        for session in self:
+            hold = session._active_hold()
+            if hold:
+                collector._void(hold)
+            invoice = session.sudo().invoice_id
+            if invoice.state == "posted" and invoice.bookconnect_kind == "session":
+                refundable = invoice.amount_total - sum(
+                    invoice.reversal_move_ids.filtered(lambda m: m.state == "posted").mapped(
+                        "amount_total"
+                    )
+                )
+                if not invoice.currency_id.is_zero(refundable):
+                    collector._refund(invoice, refundable, _("Session cancelled in time"))
 
     def action_client_cancel(self):
         """Cancel as the client (portal): free inside the policy's window, else late."""
@@ -563,8 +585,9 @@ class BookconnectTherapySession(models.Model):
             session.with_context(bookconnect_sync=True).write(
                 {**values_by_session[session], "state": "done", "ended_at": now}
             )
-        billable = sessions.filtered(lambda s: s.amount > 0)
-        for session in sessions - billable:
+        upfront = sessions.filtered("invoice_id")
+        billable = (sessions - upfront).filtered(lambda s: s.amount > 0)
+        for session in sessions - upfront - billable:
             session.message_post(
                 body=_(
                     "The session ended with nothing to bill (%(minutes)s billable minutes).",
@@ -572,6 +595,7 @@ class BookconnectTherapySession(models.Model):
                 ),
             )
         billable._create_invoices()
+        upfront._settle_upfront()
         return sessions
 
     def _compute_billing(self):
@@ -596,7 +620,7 @@ class BookconnectTherapySession(models.Model):
             }
         return result
 
-    def _invoice_line_label(self):
+    def _invoice_line_label(self, minutes=None, suffix=""):
         self.ensure_one()
         lang = self.partner_id.lang or self.env.lang
         session = self.with_context(lang=lang)
@@ -610,18 +634,30 @@ class BookconnectTherapySession(models.Model):
             lang_code=lang,
             date_format="d MMM y",
         )
-        return _(
+        text = _(
             "%(label)s — %(minutes)s min, %(date)s",
             label=label,
-            minutes=self.billable_minutes,
+            minutes=self.billable_minutes if minutes is None else minutes,
             date=date,
         )
+        return f"{text} {suffix}".strip()
 
-    def _prepare_invoice_values(self, journal):
-        """Values of the customer invoice of one ended session: one neutral line."""
+    def _prepare_invoice_values(self, journal, kind="session", line=None):
+        """Values of a customer invoice of one session: one neutral line.
+
+        :param kind: what the invoice is for (see ``account.move.bookconnect_kind``).
+        :param line: dict overriding the line's ``quantity``, ``price_unit`` and ``name``;
+            by default the session's priced measurement.
+        """
         self.ensure_one()
         policy = self.policy_id
         product = policy.product_id
+        line = {
+            "quantity": self.quantity,
+            "price_unit": self.unit_price,
+            "name": self._invoice_line_label(),
+            **(line or {}),
+        }
         return {
             "move_type": "out_invoice",
             "journal_id": journal.id,
@@ -631,15 +667,15 @@ class BookconnectTherapySession(models.Model):
             "invoice_date": fields.Date.context_today(self),
             "invoice_origin": self.name,
             "bookconnect_session_id": self.id,
-            "bookconnect_kind": "session",
+            "bookconnect_kind": kind,
             "invoice_line_ids": [
                 Command.create(
                     {
                         "product_id": product.id,
-                        "name": self._invoice_line_label(),
-                        "quantity": self.quantity,
+                        "name": line["name"],
+                        "quantity": line["quantity"],
                         "product_uom_id": product.uom_id.id,
-                        "price_unit": self.unit_price,
+                        "price_unit": line["price_unit"],
                     }
                 )
             ],
@@ -687,8 +723,139 @@ class BookconnectTherapySession(models.Model):
         return invoices
 
     def _after_invoices_posted(self, invoices):
-        """Hook run after session invoices are posted and queued for sending (collection)."""
+        """Collect posted invoices per the sessions' policies (card charge, hold capture)."""
+        return self.env["bookconnect.collector"]._collect(invoices)
+
+    def _create_upfront_invoices(self):
+        """Invoice the booked price at booking for pay-in-full policies; the client pays it
+        (saved card or portal) before the session, and the end settles the difference."""
+        sessions = self.filtered(
+            lambda s: (
+                s.policy_id.prepayment == "full" and not s.invoice_id and s.state == "scheduled"
+            )
+        )
+        if not sessions:
+            return self.env["account.move"]
+        journals = sessions._sales_journals()
+        values = []
+        for session in sessions:
+            price = session.policy_id._price(session.duration * 60, session.channel)
+            label = session._invoice_line_label(
+                minutes=price.billable_minutes, suffix=_("(booked, paid in advance)")
+            )
+            values.append(
+                session._prepare_invoice_values(
+                    journals[session.company_id],
+                    line={
+                        "quantity": float(price.quantity),
+                        "price_unit": float(price.unit_price),
+                        "name": label,
+                    },
+                )
+            )
+        invoices = (
+            self.env["account.move"]
+            .with_context(default_move_type="out_invoice", tracking_disable=True)
+            .create(values)
+        )
+        invoices.action_post()
+        by_session = {invoice.bookconnect_session_id: invoice for invoice in invoices}
+        for session in sessions:
+            session.with_context(bookconnect_sync=True).write(
+                {"invoice_id": by_session[session].id}
+            )
+        invoices._bookconnect_send()
+        self._after_invoices_posted(invoices)
         return invoices
+
+    def _settle_upfront(self):
+        """Settle ended sessions that were paid for up front against what they measured:
+        a shorter session is refunded the difference (credit note and card refund), a
+        longer one is invoiced (and charged) the extra."""
+        collector = self.env["bookconnect.collector"]
+        extra_values, journals = [], self._sales_journals() if self else {}
+        for session in self:
+            invoice = session.invoice_id
+            booked = invoice.amount_untaxed
+            currency = session.currency_id
+            difference = currency.round(session.amount - booked)
+            if currency.is_zero(difference):
+                continue
+            if difference < 0 and invoice.state == "posted":
+                share = -difference / booked if booked else 1.0
+                collector._refund(
+                    invoice,
+                    currency.round(invoice.amount_total * share),
+                    _("Shorter than booked: %(minutes)s min", minutes=session.billable_minutes),
+                )
+            elif difference > 0:
+                extra_values.append(
+                    session._prepare_invoice_values(
+                        journals[session.company_id],
+                        kind="difference",
+                        line={
+                            "quantity": 1,
+                            "price_unit": difference,
+                            "name": session._invoice_line_label(
+                                suffix=_("(beyond the time paid in advance)")
+                            ),
+                        },
+                    )
+                )
+        if extra_values:
+            extras = (
+                self.env["account.move"]
+                .with_context(default_move_type="out_invoice", tracking_disable=True)
+                .create(extra_values)
+            )
+            extras.action_post()
+            extras._bookconnect_send()
+            self._after_invoices_posted(extras)
+        for session in self:
+            paid = session.invoice_id.payment_state in ("paid", "in_payment", "reversed")
+            session.with_context(bookconnect_sync=True).write(
+                {"state": "paid" if paid else "invoiced"}
+            )
+
+    def _active_hold(self):
+        """The session's card hold that still reserves money (or is being placed)."""
+        self.ensure_one()
+        return self.sudo().transaction_ids.filtered(
+            lambda tx: tx.bookconnect_purpose == "hold" and tx.state in ("draft", "authorized")
+        )[:1]
+
+    def action_refund(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": _("Refund the session"),
+            "res_model": "bookconnect.session.refund",
+            "view_mode": "form",
+            "target": "new",
+            "context": {"default_session_id": self.id},
+        }
+
+    def _refund(self, amount, reason):
+        """Refund (part of) the session's invoice: credit note plus refund of what was paid
+        by card. Only the therapist or a practice manager may."""
+        self.ensure_one()
+        self._check_access_therapist()
+        if not (reason or "").strip():
+            raise ValidationError(_("Say why the session is refunded."))
+        invoice = self.sudo().invoice_id
+        if not invoice or invoice.state != "posted":
+            raise UserError(_("Session %(name)s has no posted invoice to refund.", name=self.name))
+        credit_note = self.env["bookconnect.collector"].sudo()._refund(invoice, amount, reason)
+        self.message_post(
+            body=_(
+                "%(user)s refunded %(amount)s: %(reason)s (credit note %(note)s)",
+                user=self.env.user.name,
+                amount=credit_note.currency_id.format(credit_note.amount_total),
+                reason=reason,
+                note=credit_note.name,
+            )
+        )
+        return credit_note
 
     def _mark_paid(self):
         self.filtered(lambda s: s.state == "invoiced").with_context(bookconnect_sync=True).write(

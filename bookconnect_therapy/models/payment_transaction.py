@@ -1,4 +1,19 @@
-from odoo import fields, models
+import logging
+import pprint
+
+from odoo import _, api, fields, models
+from odoo.tools import float_compare
+
+from odoo.addons.payment import utils as payment_utils
+from odoo.addons.payment_stripe.controllers.main import StripeController
+
+_logger = logging.getLogger(__name__)
+
+PURPOSES = [
+    ("charge", "Session charge"),
+    ("hold", "Card hold"),
+    ("topup", "Balance top-up"),
+]
 
 
 class PaymentTransaction(models.Model):
@@ -11,13 +26,99 @@ class PaymentTransaction(models.Model):
         readonly=True,
         copy=False,
     )
-    bookconnect_purpose = fields.Selection(
-        [
-            ("charge", "Session charge"),
-            ("hold", "Card hold"),
-            ("prepay", "Pre-payment"),
-            ("topup", "Balance top-up"),
-        ],
-        readonly=True,
-        copy=False,
+    bookconnect_purpose = fields.Selection(PURPOSES, "Purpose", readonly=True, copy=False)
+    bookconnect_held_amount = fields.Monetary(
+        "Amount held", readonly=True, copy=False, help="What the card hold reserved."
     )
+    bookconnect_attempts = fields.Integer("Attempts", readonly=True, copy=False)
+    bookconnect_retry_at = fields.Datetime("Retry at", readonly=True, copy=False, index=True)
+    bookconnect_receipt_sent = fields.Boolean(readonly=True, copy=False)
+
+    # ------------------------------------------------------------------
+    # Stripe: holds are captured manually, and for less than they hold
+    # ------------------------------------------------------------------
+
+    def _stripe_prepare_payment_intent_payload(self):
+        payload = super()._stripe_prepare_payment_intent_payload()
+        if self.bookconnect_purpose == "hold":
+            payload["capture_method"] = "manual"
+        return payload
+
+    def _send_capture_request(self, amount_to_capture=None):
+        """Capture a card hold for less than it held (Stripe releases the rest); Odoo's own
+        Stripe flow captures only in full."""
+        partial = (
+            self.provider_code == "stripe"
+            and self.bookconnect_purpose == "hold"
+            and amount_to_capture
+            and float_compare(amount_to_capture, self.amount, self.currency_id.decimal_places) < 0
+        )
+        if not partial:
+            return super()._send_capture_request(amount_to_capture=amount_to_capture)
+        self.ensure_one()
+        self._ensure_provider_is_not_disabled()
+        payment_intent = self.provider_id._stripe_make_request(
+            f"payment_intents/{self.provider_reference}/capture",
+            payload={
+                "amount_to_capture": payment_utils.to_minor_currency_units(
+                    amount_to_capture, self.currency_id
+                )
+            },
+        )
+        _logger.info(
+            "partial capture response for transaction %s:\n%s",
+            self.reference,
+            pprint.pformat(payment_intent),
+        )
+        # The transaction (and so the payment Odoo books from it) is what was taken; the hold
+        # stays on record.
+        self.write({"bookconnect_held_amount": self.amount, "amount": amount_to_capture})
+        notification_data = {"reference": self.reference}
+        StripeController._include_payment_intent_in_notification_data(
+            payment_intent, notification_data
+        )
+        self._handle_notification_data("stripe", notification_data)
+        return self.env["payment.transaction"]
+
+    def _create_child_transaction(self, amount, is_refund=False, **custom_create_values):
+        refund_invoice_ids = self.env.context.get("bookconnect_refund_invoice_ids")
+        if is_refund and refund_invoice_ids:
+            # The refund pays out a credit note: Odoo reconciles its payment with it.
+            custom_create_values.setdefault("invoice_ids", [fields.Command.set(refund_invoice_ids)])
+            custom_create_values.setdefault(
+                "bookconnect_session_id", self.bookconnect_session_id.id
+            )
+        return super()._create_child_transaction(
+            amount, is_refund=is_refund, **custom_create_values
+        )
+
+    # ------------------------------------------------------------------
+    # Post-processing: receipts and session states
+    # ------------------------------------------------------------------
+
+    def _post_process(self):
+        result = super()._post_process()
+        paid = self.filtered(
+            lambda tx: (
+                tx.state == "done"
+                and tx.bookconnect_purpose in ("charge", "hold")
+                and tx.operation != "refund"
+                and tx.payment_id
+                and not tx.bookconnect_receipt_sent
+            )
+        )
+        if paid:
+            paid._bookconnect_send_receipts()
+        return result
+
+    def _bookconnect_send_receipts(self):
+        template = self.env.ref("bookconnect_therapy.mail_template_payment_receipt")
+        template.send_mail_batch(self.ids, email_layout_xmlid="mail.mail_notification_light")
+        self.write({"bookconnect_receipt_sent": True})
+
+    @api.model
+    def _bookconnect_failure_reason(self, tx):
+        """A plain reason for a transaction that did not go through."""
+        if tx.state == "draft" and tx.provider_reference:
+            return _("the bank asks the client to confirm this payment (3-D Secure)")
+        return tx.state_message or _("the payment did not go through")

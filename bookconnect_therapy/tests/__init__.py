@@ -6,3 +6,5 @@ from . import test_metering
 from . import test_invoicing
 from . import test_call_events
 from . import test_race
+from . import test_payment
+from . import test_webhook

@@ -1,7 +1,12 @@
 from datetime import datetime, timedelta
+from unittest.mock import patch
 
 from odoo import Command
 from odoo.tests import TransactionCase
+
+from odoo.addons.payment_stripe.models.payment_provider import (
+    PaymentProvider as StripeProvider,
+)
 
 
 class BookconnectCase(TransactionCase):
@@ -39,10 +44,14 @@ class BookconnectCase(TransactionCase):
             }
         )
 
-    def policy(self, **values):
+    @classmethod
+    def _make_policy(cls, **values):
         values.setdefault("name", "Test policy")
-        values.setdefault("currency_id", self.currency.id)
-        return self.env["bookconnect.billing.policy"].create(values)
+        values.setdefault("currency_id", cls.currency.id)
+        return cls.env["bookconnect.billing.policy"].create(values)
+
+    def policy(self, **values):
+        return self._make_policy(**values)
 
 
 class SessionCase(BookconnectCase):
@@ -89,3 +98,113 @@ class SessionCase(BookconnectCase):
         partner = session._participant_partner(role)
         channel = event.videocall_channel_id
         return channel.channel_member_ids.filtered(lambda m: m.partner_id == partner)
+
+
+class StripeSessionCase(SessionCase):
+    """A Stripe provider in test mode, a saved card for the client, and a fake Stripe API
+    behind ``_stripe_make_request``: tests script its answers and read the requests made."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.stripe = (
+            cls.env["payment.provider"]
+            .sudo()
+            .search([("code", "=", "stripe"), ("company_id", "=", cls.company.id)], limit=1)
+        )
+        cls.stripe.write(
+            {
+                "state": "test",
+                "stripe_secret_key": "sk_test_bookconnect",
+                "stripe_publishable_key": "pk_test_bookconnect",
+                "stripe_webhook_secret": "whsec_bookconnect",
+                "allow_tokenization": True,
+                "capture_manually": False,
+            }
+        )
+        cls.card = cls.env.ref("payment.payment_method_card")
+        cls.token = cls.env["payment.token"].create(
+            {
+                "provider_id": cls.stripe.id,
+                "payment_method_id": cls.card.id,
+                "partner_id": cls.client.id,
+                "provider_ref": "cus_client",
+                "stripe_payment_method": "pm_card_visa",
+                "payment_details": "4242",
+            }
+        )
+        cls.policy_card = cls._make_policy(mode="minute", rate=1.0, collection="card")
+
+    def setUp(self):
+        super().setUp()
+        self.stripe_calls = []
+        self.stripe_answers = {}
+        self._stripe_counter = 0
+        fake = self._fake_stripe
+
+        def _stripe_make_request(provider, endpoint, **kwargs):
+            return fake(provider, endpoint, **kwargs)
+
+        # Patched where payment_stripe defines it, so that our override around it still runs.
+        self.startPatcher(
+            patch.object(StripeProvider, "_stripe_make_request", _stripe_make_request)
+        )
+
+    def _fake_stripe(
+        self, provider, endpoint, payload=None, method="POST", offline=False, idempotency_key=None
+    ):
+        payload = dict(payload or {})
+        self.stripe_calls.append(
+            {"endpoint": endpoint, "payload": payload, "idempotency_key": idempotency_key}
+        )
+        answer = self.stripe_answers.get(endpoint)
+        if isinstance(answer, list):
+            answer = answer.pop(0) if answer else None
+        if isinstance(answer, Exception):
+            raise answer
+        if callable(answer):
+            answer = answer(payload)
+        if answer is not None:
+            return answer
+        self._stripe_counter += 1
+        if endpoint == "payment_intents":
+            manual = payload.get("capture_method") == "manual"
+            return {
+                "id": f"pi_{idempotency_key or self._stripe_counter}",
+                "status": "requires_capture" if manual else "succeeded",
+                "amount": payload.get("amount"),
+                "customer": payload.get("customer"),
+                "payment_method": {"id": "pm_card_visa", "type": "card", "card": {"brand": "visa"}},
+            }
+        if endpoint.endswith("/capture"):
+            return {
+                "id": endpoint.split("/")[1],
+                "status": "succeeded",
+                "amount_received": payload.get("amount_to_capture"),
+            }
+        if endpoint.endswith("/cancel"):
+            return {"id": endpoint.split("/")[1], "status": "canceled"}
+        if endpoint == "refunds":
+            return {
+                "id": f"re_{self._stripe_counter}",
+                "object": "refund",
+                "status": "succeeded",
+                "amount": payload.get("amount"),
+            }
+        raise AssertionError(f"unexpected Stripe call {endpoint}")
+
+    def mails(self, subject_part):
+        """Emails created (sent or queued) under ``mock_mail_gateway`` whose subject says so."""
+        return self._new_mails.filtered(lambda m: subject_part in (m.subject or ""))
+
+    def calls(self, endpoint):
+        return [c for c in self.stripe_calls if c["endpoint"] == endpoint]
+
+    def held(self, minutes_together, **values):
+        values.setdefault("policy_id", self.policy_card.id)
+        session = self.book(**values)
+        self.external(session, "therapist", "joined", 0)
+        self.external(session, "client", "joined", 0)
+        self.external(session, "client", "left", minutes_together)
+        self.external(session, "therapist", "left", minutes_together)
+        return session

@@ -1,1 +1,2 @@
 from . import bookconnect_session_correct
+from . import bookconnect_session_refund

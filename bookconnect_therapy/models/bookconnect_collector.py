@@ -1,0 +1,514 @@
+import logging
+from collections import defaultdict
+from datetime import timedelta
+
+import requests
+
+from odoo import Command, _, api, fields, models
+from odoo.exceptions import UserError, ValidationError
+from odoo.tools import float_compare, float_is_zero
+
+_logger = logging.getLogger(__name__)
+
+# Waits before retrying a charge whose outcome is unknown (timeout, network or Stripe error).
+# The retry reuses the transaction, hence its idempotency key: Stripe answers with the first
+# attempt's result instead of charging again.
+RETRY_DELAYS = (timedelta(minutes=5), timedelta(minutes=30), timedelta(hours=2), timedelta(hours=8))
+# Stripe keeps an uncaptured payment about 7 days: holds older than this are placed again.
+HOLD_RENEW_AFTER = timedelta(days=6)
+SEND_ERRORS = (
+    UserError,
+    ValidationError,
+    requests.exceptions.RequestException,
+    ValueError,
+    KeyError,
+)
+
+
+class BookconnectCollector(models.AbstractModel):
+    """Collects what sessions cost through Odoo's payment API: off-session charges of saved
+    cards, card holds captured for what was used, retries, failures and refunds.
+
+    Every method is safe to run twice: transactions are looked up before new ones are made,
+    and a retried request reuses its transaction (same reference, same idempotency key).
+    """
+
+    _name = "bookconnect.collector"
+    _description = "Therapy payment collection"
+
+    # ------------------------------------------------------------------
+    # Charging posted invoices
+    # ------------------------------------------------------------------
+
+    def _collect(self, invoices):
+        """Collect posted session invoices per their policy: capture the session's hold, or
+        charge the client's saved card; invoices of portal-payment policies wait for the client.
+
+        :return: the transactions created or used.
+        """
+        invoices = invoices.filtered(
+            lambda m: (
+                m.state == "posted"
+                and m.payment_state in ("not_paid", "partial")
+                and m.bookconnect_session_id
+            )
+        )
+        txs = self.env["payment.transaction"]
+        holds = {
+            invoice: invoice.bookconnect_session_id._active_hold()
+            for invoice in invoices.filtered(lambda m: m.bookconnect_kind == "session")
+        }
+        for invoice, hold in holds.items():
+            if hold:
+                txs |= self._capture_hold(hold, invoice)
+        to_charge = invoices.filtered(
+            lambda m: (
+                m.payment_state in ("not_paid", "partial")
+                and m.bookconnect_session_id.policy_id.collection == "card"
+            )
+        )
+        txs |= self._charge_invoices(to_charge)
+        return txs
+
+    def _charge_invoices(self, invoices):
+        """Charge open invoices to the clients' saved cards, one transaction per client.
+
+        Amounts below the provider's minimum or the policy's smallest charge wait, flagged,
+        for the client's next charge. A client without a usable card, or a provider that
+        must not charge unattended, gets the invoice's payment link instead.
+        """
+        if not invoices:
+            return self.env["payment.transaction"]
+        partners = invoices.partner_id.commercial_partner_id
+        waiting = self.env["account.move"].search(
+            [
+                ("bookconnect_charge_deferred", "=", True),
+                ("commercial_partner_id", "in", partners.ids),
+                ("state", "=", "posted"),
+                ("payment_state", "in", ("not_paid", "partial")),
+            ]
+        )
+        groups = defaultdict(lambda: self.env["account.move"])
+        for invoice in invoices | waiting:
+            key = (invoice.commercial_partner_id, invoice.company_id, invoice.currency_id)
+            groups[key] |= invoice
+        busy = self._invoices_being_paid(invoices | waiting)
+        tx_values, failures, deferred = [], defaultdict(list), self.env["account.move"]
+        for (partner, company, currency), candidates in groups.items():
+            group = candidates - busy
+            if not group:
+                continue
+            token = partner._bookconnect_payment_token(company)
+            if not token:
+                failures[_("no saved card")].append(group)
+                continue
+            refusal = token.provider_id._bookconnect_charge_refusal()
+            if refusal:
+                failures[refusal].append(group)
+                continue
+            total = currency.round(sum(group.mapped("amount_residual")))
+            floor = max(
+                [
+                    *group.bookconnect_session_id.policy_id.mapped("charge_floor"),
+                    token.provider_id._bookconnect_minimum_charge(currency),
+                ]
+            )
+            if float_compare(total, floor, precision_rounding=currency.rounding) < 0:
+                deferred |= group
+                continue
+            tx_values.append(self._prepare_charge_values(token, group, total, currency))
+        if deferred:
+            self._defer(deferred)
+        for reason, groups_ in failures.items():
+            self._notify_failure(self.env["account.move"].concat(*groups_), reason)
+        if not tx_values:
+            return self.env["payment.transaction"]
+        txs = self.env["payment.transaction"].create(tx_values)
+        txs.invoice_ids.write({"bookconnect_charge_deferred": False})
+        self._send(txs)
+        return txs
+
+    def _prepare_charge_values(self, token, invoices, amount, currency):
+        reference = self.env["payment.transaction"]._compute_reference(
+            token.provider_id.code, invoice_ids=[Command.set(invoices.ids)]
+        )
+        return {
+            "provider_id": token.provider_id.id,
+            "payment_method_id": token.payment_method_id.id,
+            "token_id": token.id,
+            "reference": reference,
+            "amount": amount,
+            "currency_id": currency.id,
+            "partner_id": invoices[0].commercial_partner_id.id,
+            "operation": "offline",
+            "invoice_ids": [Command.set(invoices.ids)],
+            "bookconnect_session_id": invoices.sorted("id")[-1].bookconnect_session_id.id,
+            "bookconnect_purpose": "charge",
+        }
+
+    def _invoices_being_paid(self, invoices):
+        """Invoices a transaction is already working on (sent, waiting for a retry or for the
+        bank): charging them again could take the money twice."""
+        pending = self.env["payment.transaction"].search(
+            [
+                ("invoice_ids", "in", invoices.ids),
+                ("state", "in", ("draft", "pending", "authorized")),
+                ("operation", "!=", "refund"),
+            ]
+        )
+        return pending.invoice_ids & invoices
+
+    def _defer(self, invoices):
+        invoices.write({"bookconnect_charge_deferred": True})
+        for session in invoices.bookconnect_session_id:
+            session.message_post(
+                body=_(
+                    "The amount is below the smallest charge: it will be added to the "
+                    "client's next charge."
+                )
+            )
+
+    def _send(self, txs):
+        """Send transactions to their provider one by one, each in its own savepoint.
+
+        A transaction whose outcome is unknown (timeout, connection or provider error) stays a
+        draft and is queued for a retry with the same reference. Declined or refused ones
+        notify the client. Successful ones are post-processed at once: payment, reconciliation,
+        receipt.
+        """
+        now = fields.Datetime.now()
+        for tx in txs:
+            try:
+                with self.env.cr.savepoint():
+                    tx._send_payment_request()
+            except SEND_ERRORS as exc:
+                attempts = tx.bookconnect_attempts + 1
+                _logger.info("transaction %s: attempt %s failed: %s", tx.reference, attempts, exc)
+                if attempts > len(RETRY_DELAYS):
+                    tx._set_error(
+                        _("Gave up after %(count)s attempts: %(error)s", count=attempts, error=exc)
+                    )
+                else:
+                    tx.write(
+                        {
+                            "bookconnect_attempts": attempts,
+                            "bookconnect_retry_at": now + RETRY_DELAYS[attempts - 1],
+                            "state_message": str(exc),
+                        }
+                    )
+                    self._log_on_sessions(
+                        tx,
+                        _(
+                            "The payment %(ref)s could not reach the bank (%(error)s); it will be "
+                            "retried automatically.",
+                            ref=tx.reference,
+                            error=exc,
+                        ),
+                    )
+                    continue
+            else:
+                tx.write({"bookconnect_retry_at": False})
+            if tx.state == "draft" and tx.provider_reference and tx.bookconnect_purpose != "hold":
+                # An off-session payment the bank wants the client to authenticate cannot
+                # complete without them: it ends here and the client pays online.
+                tx._set_error(self.env["payment.transaction"]._bookconnect_failure_reason(tx))
+        done = txs.filtered(lambda t: t.state in ("done", "authorized"))
+        done.filtered(lambda t: t.state == "done")._post_process()
+        failed = txs.filtered(lambda t: t.state in ("error", "cancel"))
+        for tx in failed:
+            reason = self.env["payment.transaction"]._bookconnect_failure_reason(tx)
+            if tx.bookconnect_purpose == "hold":
+                self._log_on_sessions(tx, _("The card hold was refused: %(reason)s", reason=reason))
+            else:
+                self._notify_failure(tx.invoice_ids, reason)
+
+    @api.model
+    def _cron_retry(self, batch_size=100):
+        """Send again the transactions whose outcome was unknown, with the same reference."""
+        due = self.env["payment.transaction"].search(
+            [
+                ("bookconnect_purpose", "!=", False),
+                ("state", "=", "draft"),
+                ("bookconnect_retry_at", "!=", False),
+                ("bookconnect_retry_at", "<=", fields.Datetime.now()),
+            ],
+            limit=batch_size + 1,
+        )
+        remaining = max(len(due) - batch_size, 0)
+        due = due[:batch_size]
+        self._send(due)
+        self.env["ir.cron"]._notify_progress(done=len(due), remaining=remaining)
+
+    def _log_on_sessions(self, txs, body):
+        sessions = txs.bookconnect_session_id | txs.invoice_ids.bookconnect_session_id
+        for session in sessions:
+            session.message_post(body=body)
+
+    def _notify_failure(self, invoices, reason):
+        """Tell the clients their invoice is still open, why, and where to pay it; say it on
+        the sessions too."""
+        invoices = invoices.filtered(lambda m: m.payment_state in ("not_paid", "partial"))
+        if not invoices:
+            return
+        for session in invoices.bookconnect_session_id:
+            session.message_post(
+                body=_(
+                    "The invoice could not be charged automatically: %(reason)s. The client "
+                    "was sent a link to pay online.",
+                    reason=reason,
+                )
+            )
+        template = self.env.ref("bookconnect_therapy.mail_template_payment_failed")
+        template.with_context(bookconnect_reason=reason).send_mail_batch(
+            invoices.ids, email_layout_xmlid="mail.mail_notification_light"
+        )
+
+    # ------------------------------------------------------------------
+    # Card holds
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _cron_place_holds(self, batch_size=100):
+        """Place the holds that are due, and place again those about to expire."""
+        now = fields.Datetime.now()
+        horizon = now + timedelta(hours=24 * 6)
+        sessions = self.env["bookconnect.therapy.session"].search(
+            [
+                ("state", "=", "scheduled"),
+                ("policy_id.prepayment", "=", "hold"),
+                ("start", ">", now),
+                ("start", "<=", horizon),
+            ],
+            order="start",
+        )
+        due = sessions.filtered(
+            lambda s: s.start - timedelta(hours=s.policy_id.hold_hours_before) <= now
+        )
+        renew, place = (
+            self.env["bookconnect.therapy.session"],
+            self.env["bookconnect.therapy.session"],
+        )
+        for session in due:
+            hold = session._active_hold()
+            if not hold:
+                place |= session
+            elif hold.state == "authorized" and hold.create_date < now - HOLD_RENEW_AFTER:
+                renew |= session
+        for session in renew:
+            old = session._active_hold()
+            self._void(old)
+            session.message_post(body=_("The card hold was renewed before it expired."))
+        place |= renew
+        placed = self._place_holds(place[:batch_size])
+        self.env["ir.cron"]._notify_progress(
+            done=len(placed), remaining=max(len(place) - batch_size, 0)
+        )
+
+    def _place_holds(self, sessions):
+        """Reserve the expected amount (booked duration at the policy's price) on the cards."""
+        values = []
+        for session in sessions:
+            token = session.partner_id._bookconnect_payment_token(session.company_id)
+            refusal = (
+                token.provider_id._bookconnect_charge_refusal() if token else _("no saved card")
+            )
+            amount = session.estimated_amount
+            if refusal or float_is_zero(amount, precision_rounding=session.currency_id.rounding):
+                if refusal:
+                    session.message_post(
+                        body=_("No card hold could be placed: %(reason)s.", reason=refusal)
+                    )
+                continue
+            reference = self.env["payment.transaction"]._compute_reference(
+                token.provider_id.code, prefix=f"HOLD-{session.name}"
+            )
+            values.append(
+                {
+                    "provider_id": token.provider_id.id,
+                    "payment_method_id": token.payment_method_id.id,
+                    "token_id": token.id,
+                    "reference": reference,
+                    "amount": amount,
+                    "currency_id": session.currency_id.id,
+                    "partner_id": session.partner_id.commercial_partner_id.id,
+                    "operation": "offline",
+                    "bookconnect_session_id": session.id,
+                    "bookconnect_purpose": "hold",
+                }
+            )
+        txs = self.env["payment.transaction"].create(values)
+        self._send(txs)
+        for tx in txs.filtered(lambda t: t.state == "authorized"):
+            tx.bookconnect_session_id.message_post(
+                body=_(
+                    "%(amount)s is held on the client's card until the session ends.",
+                    amount=tx.currency_id.format(tx.amount),
+                )
+            )
+        return txs
+
+    def _capture_hold(self, hold, invoice):
+        """Capture from a hold what the invoice says: less than held (the rest is released),
+        all of it (then the difference is charged), or nothing (the hold is voided)."""
+        due = invoice.amount_residual
+        hold.invoice_ids = [Command.link(invoice.id)]
+        if float_is_zero(due, precision_rounding=invoice.currency_id.rounding):
+            self._void(hold)
+            return hold
+        amount = min(due, hold.amount)
+        try:
+            with self.env.cr.savepoint():
+                hold._send_capture_request(amount_to_capture=amount)
+        except SEND_ERRORS as exc:
+            _logger.info("capture of %s failed: %s", hold.reference, exc)
+            self._log_on_sessions(
+                hold,
+                _(
+                    "The card hold could not be captured (%(error)s): the invoice is charged "
+                    "instead.",
+                    error=exc,
+                ),
+            )
+            hold.invoice_ids = [Command.unlink(invoice.id)]
+            return hold
+        if hold.state == "done":
+            hold._post_process()
+            session = invoice.bookconnect_session_id
+            released = (
+                hold.bookconnect_held_amount - hold.amount if hold.bookconnect_held_amount else 0
+            )
+            session.message_post(
+                body=_(
+                    "%(captured)s captured from the card hold%(released)s.",
+                    captured=hold.currency_id.format(hold.amount),
+                    released=_("; %(amount)s released", amount=hold.currency_id.format(released))
+                    if released > 0
+                    else "",
+                )
+            )
+        return hold
+
+    def _void(self, holds):
+        for hold in holds.filtered(lambda t: t.state == "authorized"):
+            try:
+                with self.env.cr.savepoint():
+                    hold._send_void_request()
+            except SEND_ERRORS as exc:
+                _logger.info("void of %s failed: %s", hold.reference, exc)
+                self._log_on_sessions(
+                    hold, _("The card hold could not be released (%(error)s).", error=exc)
+                )
+        for hold in holds.filtered(lambda t: t.state == "draft"):
+            hold._set_canceled()
+
+    # ------------------------------------------------------------------
+    # Refunds
+    # ------------------------------------------------------------------
+
+    def _refund(self, invoice, amount, reason):
+        """Refund ``amount`` of a session invoice: a credit note and, for what the client paid
+        by card, a refund through the provider, reconciled together.
+
+        :return: the posted credit note.
+        :raise UserError: when the amount is not positive or exceeds what can be refunded.
+        """
+        currency = invoice.currency_id
+        refunded = sum(
+            invoice.reversal_move_ids.filtered(lambda m: m.state == "posted").mapped("amount_total")
+        )
+        refundable = currency.round(invoice.amount_total - refunded)
+        if float_compare(amount, 0, precision_rounding=currency.rounding) <= 0:
+            raise UserError(_("The amount to refund must be positive."))
+        if float_compare(amount, refundable, precision_rounding=currency.rounding) > 0:
+            raise UserError(
+                _(
+                    "At most %(amount)s of invoice %(invoice)s can still be refunded.",
+                    amount=currency.format(refundable),
+                    invoice=invoice.name,
+                )
+            )
+        credit_note = self._make_credit_note(invoice, amount, reason)
+        paid_by_card = self.env["payment.transaction"].search(
+            [
+                ("invoice_ids", "in", invoice.ids),
+                ("state", "=", "done"),
+                ("operation", "!=", "refund"),
+                ("amount", ">", 0),
+            ]
+        )
+        to_refund = min(amount, currency.round(invoice.amount_total - invoice.amount_residual))
+        for tx in paid_by_card:
+            if float_compare(to_refund, 0, precision_rounding=currency.rounding) <= 0:
+                break
+            already = -sum(
+                tx.child_transaction_ids.filtered(
+                    lambda t: t.operation == "refund" and t.state != "error"
+                ).mapped("amount")
+            )
+            part = min(to_refund, currency.round(tx.amount - already))
+            if part <= 0:
+                continue
+            refund_tx = tx.with_context(
+                bookconnect_refund_invoice_ids=credit_note.ids
+            )._send_refund_request(amount_to_refund=part)
+            if refund_tx.state == "done":
+                refund_tx._post_process()
+            to_refund -= part
+        if credit_note.payment_state in ("not_paid", "partial") and invoice.payment_state in (
+            "not_paid",
+            "partial",
+        ):
+            # Nothing was paid for this part: the credit note settles the open invoice.
+            (credit_note.line_ids | invoice.line_ids).filtered(
+                lambda line: (
+                    line.account_id.account_type == "asset_receivable" and not line.reconciled
+                )
+            ).reconcile()
+        return credit_note
+
+    def _make_credit_note(self, invoice, amount, reason):
+        currency = invoice.currency_id
+        if float_compare(amount, invoice.amount_total, precision_rounding=currency.rounding) == 0:
+            credit_note = invoice._reverse_moves(
+                default_values_list=[
+                    {
+                        "ref": reason,
+                        "invoice_date": fields.Date.context_today(self),
+                        "bookconnect_session_id": invoice.bookconnect_session_id.id,
+                    }
+                ]
+            )
+        else:
+            line = invoice.invoice_line_ids[:1]
+            # The unit price that gives ``amount`` once the line's taxes are added.
+            share = amount / invoice.amount_total if invoice.amount_total else 0.0
+            credit_note = self.env["account.move"].create(
+                {
+                    "move_type": "out_refund",
+                    "partner_id": invoice.partner_id.id,
+                    "journal_id": invoice.journal_id.id,
+                    "currency_id": currency.id,
+                    "company_id": invoice.company_id.id,
+                    "invoice_date": fields.Date.context_today(self),
+                    "reversed_entry_id": invoice.id,
+                    "ref": reason,
+                    "invoice_origin": invoice.invoice_origin,
+                    "bookconnect_session_id": invoice.bookconnect_session_id.id,
+                    "invoice_line_ids": [
+                        Command.create(
+                            {
+                                "product_id": line.product_id.id,
+                                "name": _("Refund: %(label)s", label=line.name),
+                                "quantity": 1,
+                                "product_uom_id": line.product_id.uom_id.id,
+                                "price_unit": currency.round(
+                                    sum(invoice.invoice_line_ids.mapped("price_subtotal")) * share
+                                ),
+                                "tax_ids": [Command.set(line.tax_ids.ids)],
+                            }
+                        )
+                    ],
+                }
+            )
+        credit_note.action_post()
+        return credit_note
