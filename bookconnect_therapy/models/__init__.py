@@ -2,6 +2,7 @@ from . import bookconnect_billing_policy
 from . import bookconnect_metered_call
 from . import bookconnect_call_segment
 from . import bookconnect_call_event
+from . import bookconnect_reminder_log
 from . import bookconnect_therapy_session
 from . import res_company
 from . import res_partner

@@ -1,5 +1,6 @@
 from odoo import _, api, fields, models
 from odoo.exceptions import ValidationError
+from odoo.tools import format_amount
 
 from ..core import InvalidRules, PricingRules, fee_amount, parse_positive_ints, price_duration
 
@@ -167,6 +168,7 @@ class BookconnectBillingPolicy(models.Model):
     preview_minutes = fields.Integer("Minutes", default=50, copy=False)
     preview_amount = fields.Monetary("Amount", compute="_compute_preview")
     preview_error = fields.Char(compute="_compute_preview")
+    client_summary = fields.Text("In plain words", compute="_compute_client_summary")
 
     # ------------------------------------------------------------------
     # Constraints
@@ -357,6 +359,32 @@ class BookconnectBillingPolicy(models.Model):
                 continue
             policy.preview_amount = float(price.amount)
 
+    @api.depends_context("lang")
+    @api.depends(
+        "mode",
+        "rate",
+        "currency_id",
+        "channel_rates",
+        "rate_voice",
+        "rate_chat",
+        "grace_minutes",
+        "rounding_increment",
+        "collection",
+        "prepayment",
+        "hold_hours_before",
+        "free_cancel_hours",
+        "late_fee_kind",
+        "late_fee_fixed",
+        "late_fee_percent",
+        "no_show_fee_kind",
+        "no_show_fee_fixed",
+        "no_show_fee_percent",
+        "waive_first_offence",
+    )
+    def _compute_client_summary(self):
+        for policy in self:
+            policy.client_summary = policy._client_summary()
+
     # ------------------------------------------------------------------
     # Business methods
     # ------------------------------------------------------------------
@@ -400,6 +428,95 @@ class BookconnectBillingPolicy(models.Model):
             session_price,
             self.currency_id.rounding,
         )
+
+    def _client_summary(self, lang=None):
+        """The policy in plain words for clients, in ``lang`` (the client's language): what a
+        session costs, when and how it is paid, and what cancelling or missing it costs."""
+        if not self:
+            return ""
+        self.ensure_one()
+        policy = self.with_context(lang=lang or self.env.lang)
+        env = policy.env
+        _t = env._
+
+        def money(amount):
+            return format_amount(env, amount, policy.currency_id, lang_code=lang)
+
+        rate = money(policy.rate)
+        if policy.mode == "session":
+            price = _t("%(rate)s per session", rate=rate)
+        elif policy.mode == "hour":
+            price = _t("%(rate)s an hour", rate=rate)
+            if policy.rounding_increment > 1:
+                price += " " + _t(
+                    "in steps of %(minutes)s minutes", minutes=policy.rounding_increment
+                )
+        else:
+            price = _t("%(rate)s a minute", rate=rate)
+        if policy.channel_rates and policy.mode != "session":
+            price += " " + _t(
+                "(voice %(voice)s, chat %(chat)s)",
+                voice=money(policy.rate_voice),
+                chat=money(policy.rate_chat),
+            )
+        parts = [price]
+        if policy.grace_minutes:
+            parts.append(
+                _t("calls shorter than %(minutes)s minutes are free", minutes=policy.grace_minutes)
+            )
+        if policy.prepayment == "full":
+            parts.append(_t("paid in full when you book"))
+        elif policy.prepayment == "balance":
+            parts.append(_t("drawn from your prepaid balance as you talk"))
+        elif policy.prepayment == "hold":
+            parts.append(
+                _t(
+                    "the expected amount is held on your card %(hours)s hours before, "
+                    "and only what you use is taken",
+                    hours=policy.hold_hours_before,
+                )
+            )
+        elif policy.collection == "card":
+            parts.append(_t("charged to your saved card after each session"))
+        else:
+            parts.append(_t("invoiced after each session, to pay online"))
+        late = policy._fee_words("late", money)
+        if policy.free_cancel_hours and late:
+            parts.append(
+                _t(
+                    "cancel free until %(hours)s hours before, then %(fee)s",
+                    hours=policy.free_cancel_hours,
+                    fee=late,
+                )
+            )
+        elif late:
+            parts.append(_t("cancelling costs %(fee)s", fee=late))
+        else:
+            parts.append(_t("cancelling is free"))
+        missed = policy._fee_words("no_show", money)
+        parts.append(
+            _t("missed sessions cost %(fee)s", fee=missed)
+            if missed
+            else _t("missed sessions are free")
+        )
+        if policy.waive_first_offence and (late or missed):
+            parts.append(_t("your first late cancellation or missed session is on us"))
+        text = "; ".join(parts)
+        return text[:1].upper() + text[1:] + "."
+
+    def _fee_words(self, kind, money):
+        """The fee in words ("£20.00", "50% of the price", "the full price"), or ``""``."""
+        self.ensure_one()
+        prefix = "late_fee" if kind == "late" else "no_show_fee"
+        fee_kind = self[f"{prefix}_kind"]
+        if fee_kind == "fixed" and self[f"{prefix}_fixed"] > 0:
+            return money(self[f"{prefix}_fixed"])
+        if fee_kind == "percent" and self[f"{prefix}_percent"] > 0:
+            percent = self[f"{prefix}_percent"]
+            if percent >= 100:
+                return self.env._("the full price")
+            return self.env._("%(percent)s%% of the price", percent=f"{percent:g}")
+        return ""
 
     def _reminder_hours(self):
         """Return the reminder offsets in hours, largest first; ``[]`` when not set.

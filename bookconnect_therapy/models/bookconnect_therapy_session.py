@@ -9,7 +9,7 @@ from odoo.exceptions import UserError, ValidationError
 from odoo.osv import expression
 from odoo.tools import SQL, format_date
 
-from ..core import cancellation_outcome
+from ..core import cancellation_outcome, is_no_show, parse_positive_ints
 
 _logger = logging.getLogger(__name__)
 
@@ -129,6 +129,27 @@ class BookconnectTherapySession(models.Model):
         compute="_compute_estimated_amount", help="Price of the booked duration under the policy."
     )
     ended_at = fields.Datetime(readonly=True, copy=False)
+    fee_kind = fields.Selection(
+        [("late_cancel", "Late cancellation"), ("no_show", "No-show")], readonly=True, copy=False
+    )
+    fee_amount = fields.Monetary(readonly=True, copy=False, tracking=True)
+    fee_state = fields.Selection(
+        [
+            ("pending", "In review"),
+            ("waived", "Waived"),
+            ("charged", "Charged"),
+        ],
+        readonly=True,
+        copy=False,
+        tracking=True,
+    )
+    fee_due_at = fields.Datetime(
+        "Fee charged after", readonly=True, copy=False, help="End of the review window."
+    )
+    fee_waiver_reason = fields.Char(readonly=True, copy=False)
+    policy_summary = fields.Text(
+        "Terms for the client", compute="_compute_policy_summary", compute_sudo=True
+    )
     cancelled_at = fields.Datetime(readonly=True, copy=False)
     cancelled_by = fields.Selection(
         [("practice", "Practice"), ("client", "Client")], readonly=True, copy=False
@@ -229,6 +250,11 @@ class BookconnectTherapySession(models.Model):
             else:
                 session.estimated_amount = 0.0
 
+    @api.depends("policy_id", "partner_id.lang")
+    def _compute_policy_summary(self):
+        for session in self:
+            session.policy_summary = session.policy_id._client_summary(session.partner_id.lang)
+
     @api.depends("invoice_ids")
     def _compute_invoice_count(self):
         for session in self:
@@ -286,6 +312,10 @@ class BookconnectTherapySession(models.Model):
                 {"call_id": call.id, "calendar_event_id": event.id}
             )
         sessions.sudo()._create_upfront_invoices()
+        if not self.env.context.get("bookconnect_no_confirmation"):
+            sessions.filtered(
+                lambda s: s.start > fields.Datetime.now()
+            )._send_booking_confirmations()
         return sessions
 
     def write(self, vals):
@@ -479,6 +509,7 @@ class BookconnectTherapySession(models.Model):
         )
         free = sessions.filtered(lambda s: s.state == "cancelled")
         free._release_prepayments()
+        (sessions - free)._apply_fee("late_cancel", now)
         return sessions
 
     def _release_prepayments(self):
@@ -902,6 +933,360 @@ class BookconnectTherapySession(models.Model):
                 ),
                 author_id=self.env.user.partner_id.id,
             )
+
+    # ------------------------------------------------------------------
+    # Fees: late cancellations and no-shows
+    # ------------------------------------------------------------------
+
+    def _session_price(self):
+        """The price of the booked session, the base of percentage fees."""
+        self.ensure_one()
+        return self.policy_id._price(self.duration * 60, self.channel).amount
+
+    def _apply_fee(self, kind, now=None):
+        """Put the policy's fee for a late cancellation or a no-show in review: it is charged
+        after the policy's review window unless the therapist waives it, or waived at once
+        when the policy spares a client's first offence."""
+        now = now or fields.Datetime.now()
+        policy_kind = "late" if kind == "late_cancel" else "no_show"
+        earlier = dict(
+            self.env["bookconnect.therapy.session"]
+            .sudo()
+            ._read_group(
+                [
+                    ("partner_id", "in", self.partner_id.ids),
+                    ("fee_state", "!=", False),
+                    ("id", "not in", self.ids),
+                ],
+                ["partner_id"],
+                ["__count"],
+            )
+        )
+        for session in self:
+            fee = float(session.policy_id._fee(policy_kind, session._session_price()))
+            values = {"fee_kind": kind, "fee_amount": fee}
+            if session.currency_id.is_zero(fee):
+                session.with_context(bookconnect_sync=True).write(values)
+                session._release_prepayments()
+                continue
+            if session.policy_id.waive_first_offence and not earlier.get(session.partner_id):
+                values.update(
+                    fee_state="waived",
+                    fee_waiver_reason=_("First late cancellation or no-show of this client"),
+                )
+                session.with_context(bookconnect_sync=True).write(values)
+                session.message_post(
+                    body=_(
+                        "The %(fee)s fee is waived: it is the client's first.",
+                        fee=session.currency_id.format(fee),
+                    )
+                )
+                session._release_prepayments()
+                earlier[session.partner_id] = 1
+                continue
+            due = now + timedelta(hours=session.policy_id.review_hours)
+            values.update(fee_state="pending", fee_due_at=due)
+            session.with_context(bookconnect_sync=True).write(values)
+            earlier[session.partner_id] = earlier.get(session.partner_id, 0) + 1
+            session.message_post(
+                body=_(
+                    "A %(fee)s fee applies (%(kind)s). It will be charged after %(due)s unless "
+                    "it is waived.",
+                    fee=session.currency_id.format(fee),
+                    kind=dict(session._fields["fee_kind"].selection)[kind],
+                    due=fields.Datetime.to_string(due),
+                )
+            )
+
+    def action_waive_fee(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": _("Waive the fee"),
+            "res_model": "bookconnect.fee.waive",
+            "view_mode": "form",
+            "target": "new",
+            "context": {"default_session_id": self.id},
+        }
+
+    def _waive_fee(self, reason):
+        """Waive a fee still in review; the reason goes to the chatter."""
+        self._check_access_therapist()
+        if not (reason or "").strip():
+            raise ValidationError(_("Say why the fee is waived."))
+        for session in self:
+            if session.fee_state != "pending":
+                raise UserError(
+                    _("Session %(name)s has no fee in review to waive.", name=session.name)
+                )
+            session.sudo().with_context(bookconnect_sync=True).write(
+                {"fee_state": "waived", "fee_waiver_reason": reason.strip()}
+            )
+            session.message_post(
+                body=_(
+                    "%(user)s waived the %(fee)s fee: %(reason)s",
+                    user=self.env.user.name,
+                    fee=session.currency_id.format(session.fee_amount),
+                    reason=reason.strip(),
+                ),
+                author_id=self.env.user.partner_id.id,
+            )
+            session.sudo()._release_prepayments()
+
+    def action_mark_no_show(self):
+        """The therapist marks a client who did not come as a no-show."""
+        self._check_access_therapist()
+        now = fields.Datetime.now()
+        for session in self:
+            if session.start > now:
+                raise UserError(_("Session %(name)s has not started yet.", name=session.name))
+            if session.call_id.client_joined:
+                raise UserError(
+                    _("The client joined session %(name)s: end it instead.", name=session.name)
+                )
+        self.sudo()._mark_no_show(now)
+        return True
+
+    def _mark_no_show(self, now=None):
+        now = now or fields.Datetime.now()
+        sessions = self._lock_for_update(OPEN_STATES)
+        sessions.call_id._close_open_segments(now, automatic=True)
+        sessions.with_context(bookconnect_sync=True).write({"state": "no_show", "ended_at": now})
+        for session in sessions:
+            session.message_post(body=_("The client did not come: marked as a no-show."))
+        sessions._apply_fee("no_show", now)
+        return sessions
+
+    @api.model
+    def _cron_detect_no_shows(self, batch_size=200):
+        """Mark as no-shows the sessions whose client has not joined within the policy's delay."""
+        now = fields.Datetime.now()
+        candidates = self.sudo().search(
+            [
+                ("state", "in", OPEN_STATES),
+                ("start", "<=", now),
+                ("call_id.client_joined", "=", False),
+            ],
+            order="start",
+            limit=batch_size * 5,
+        )
+        due = candidates.filtered(
+            lambda s: is_no_show(s.start, now, s.policy_id.no_show_delay_minutes, False)
+        )[:batch_size]
+        marked = due._mark_no_show(now)
+        self.env["ir.cron"]._notify_progress(
+            done=len(marked), remaining=max(len(candidates) - len(due), 0)
+        )
+
+    @api.model
+    def _cron_charge_fees(self, batch_size=200):
+        """Invoice and collect the fees whose review window has passed."""
+        now = fields.Datetime.now()
+        due = self.sudo().search(
+            [("fee_state", "=", "pending"), ("fee_due_at", "<=", now)],
+            order="fee_due_at",
+            limit=batch_size + 1,
+        )
+        remaining = max(len(due) - batch_size, 0)
+        charged = due[:batch_size]._charge_fees()
+        self.env["ir.cron"]._notify_progress(done=len(charged), remaining=remaining)
+
+    def _charge_fees(self):
+        """Fees whose review ended: a fee invoice, collected like a session (from the card
+        hold first); a session paid up front keeps the fee and is refunded the rest."""
+        sessions = self.filtered(lambda s: s.fee_state == "pending")
+        if not sessions:
+            return sessions
+        self.env.cr.execute(
+            SQL(
+                "SELECT id FROM %s WHERE id IN %s AND fee_state = 'pending' "
+                "FOR NO KEY UPDATE SKIP LOCKED",
+                SQL.identifier(self._table),
+                tuple(sessions.ids),
+            )
+        )
+        sessions = self.browse([row[0] for row in self.env.cr.fetchall()])
+        prepaid = sessions.filtered(lambda s: s.invoice_id.bookconnect_kind == "session")
+        to_invoice = sessions - prepaid
+        collector = self.env["bookconnect.collector"]
+        for session in prepaid:
+            invoice = session.invoice_id
+            keep = min(session.fee_amount, invoice.amount_total)
+            rest = session.currency_id.round(invoice.amount_total - keep)
+            if rest > 0:
+                collector._refund(invoice, rest, _("Cancelled: only the fee is kept"))
+        invoices = self.env["account.move"]
+        if to_invoice:
+            journals = to_invoice._sales_journals()
+            values = []
+            for session in to_invoice:
+                label = dict(session._fields["fee_kind"].selection)[session.fee_kind]
+                date = format_date(
+                    session.env,
+                    fields.Datetime.context_timestamp(
+                        session.with_context(tz=session.partner_id.tz or "UTC"), session.start
+                    ).date(),
+                    lang_code=session.partner_id.lang,
+                )
+                values.append(
+                    session._prepare_invoice_values(
+                        journals[session.company_id],
+                        kind=session.fee_kind,
+                        line={
+                            "quantity": 1,
+                            "price_unit": session.fee_amount,
+                            "name": _(
+                                "%(label)s fee — session of %(date)s", label=label, date=date
+                            ),
+                        },
+                    )
+                )
+            invoices = (
+                self.env["account.move"]
+                .with_context(default_move_type="out_invoice", tracking_disable=True)
+                .create(values)
+            )
+            invoices.action_post()
+            invoices._bookconnect_send()
+        sessions.with_context(bookconnect_sync=True).write({"fee_state": "charged"})
+        for invoice in invoices:
+            hold = invoice.bookconnect_session_id._active_hold()
+            if hold:
+                collector._capture_hold(hold, invoice)
+        collector._charge_invoices(
+            invoices.filtered(
+                lambda m: (
+                    m.payment_state in ("not_paid", "partial")
+                    and m.bookconnect_session_id.policy_id.collection == "card"
+                )
+            )
+        )
+        return sessions
+
+    # ------------------------------------------------------------------
+    # Reminders
+    # ------------------------------------------------------------------
+
+    def _reminder_offsets(self):
+        self.ensure_one()
+        return self.policy_id._reminder_hours() or parse_positive_ints(
+            self.company_id.bookconnect_reminder_hours
+        )
+
+    @api.model
+    def _cron_send_reminders(self):
+        """Remind clients of their sessions, once per offset (e.g. 24 h and 1 h before), by
+        email with the join link and by SMS where they have a valid mobile number."""
+        now = fields.Datetime.now()
+        horizon = now + timedelta(hours=24 * 8)
+        sessions = self.sudo().search(
+            [("state", "=", "scheduled"), ("start", ">", now), ("start", "<=", horizon)]
+        )
+        rows = []
+        for session in sessions:
+            # The nearest offset that is due, and only if the session was booked before it
+            # (otherwise the booking confirmation just told them).
+            for offset in sorted(session._reminder_offsets()):
+                due_at = session.start - timedelta(hours=offset)
+                if due_at <= now:
+                    if due_at >= session.create_date:
+                        rows.append({"kind": "session", "session_id": session.id, "offset": offset})
+                    break
+        claimed = self.env["bookconnect.reminder.log"].sudo()._claim(rows)
+        to_remind = self.browse([row["session_id"] for row in claimed]).sudo()
+        if to_remind:
+            template = self.env.ref("bookconnect_therapy.mail_template_session_reminder")
+            template.send_mail_batch(
+                to_remind.ids, email_layout_xmlid="mail.mail_notification_light"
+            )
+        logs = self.env["bookconnect.reminder.log"].sudo().browse([row["id"] for row in claimed])
+        for log, session in zip(logs, to_remind, strict=True):
+            log.channels = ", ".join(["email", session._send_sms_reminder()])
+
+    def _sms_available(self):
+        """SMS goes through Odoo's ``sms`` module, an optional companion of this addon."""
+        return "sms.sms" in self.env
+
+    def _send_sms_reminder(self):
+        """Text the client; return what happened, for the log."""
+        self.ensure_one()
+        number = self.partner_id.bookconnect_mobile
+        if not number:
+            return _("no SMS: no valid mobile number")
+        if not self._sms_available():
+            _logger.info(
+                "session %s: SMS reminder skipped, the sms module is not installed", self.name
+            )
+            return _("no SMS: the SMS module is not installed")
+        when = fields.Datetime.context_timestamp(
+            self.with_context(tz=self.partner_id.tz or self.therapist_id.tz or "UTC"), self.start
+        )
+        body = _(
+            "Reminder: your session with %(therapist)s is on %(when)s. Join: %(link)s",
+            therapist=self.therapist_id.name,
+            when=when.strftime("%d %b %H:%M"),
+            link=self.videocall_url or "",
+        )
+        self._message_sms(
+            body,
+            partner_ids=self.partner_id.ids,
+            sms_pid_to_number={self.partner_id.id: number},
+            put_in_queue=True,
+        )
+        return "sms"
+
+    @api.model
+    def _cron_payment_reminders(self):
+        """Remind clients of unpaid session invoices on the practice's schedule (days after
+        the due date), with the payment link; nothing once paid."""
+        today = fields.Date.context_today(self)
+        rows = []
+        for company in (
+            self.env["res.company"].sudo().search([("bookconnect_payment_reminders", "=", True)])
+        ):
+            days = parse_positive_ints(company.bookconnect_payment_reminder_days)
+            if not days:
+                continue
+            invoices = (
+                self.env["account.move"]
+                .sudo()
+                .search(
+                    [
+                        ("company_id", "=", company.id),
+                        ("bookconnect_session_id", "!=", False),
+                        ("move_type", "=", "out_invoice"),
+                        ("state", "=", "posted"),
+                        ("payment_state", "in", ("not_paid", "partial")),
+                        ("invoice_date_due", "<=", today - timedelta(days=min(days))),
+                    ]
+                )
+            )
+            for invoice in invoices:
+                late = (today - invoice.invoice_date_due).days
+                due_offsets = [d for d in days if d <= late]
+                if due_offsets:
+                    rows.append(
+                        {
+                            "kind": "payment",
+                            "session_id": invoice.bookconnect_session_id.id,
+                            "invoice_id": invoice.id,
+                            "offset": max(due_offsets),
+                        }
+                    )
+        claimed = self.env["bookconnect.reminder.log"].sudo()._claim(rows)
+        invoices = self.env["account.move"].sudo().browse([row["invoice_id"] for row in claimed])
+        if invoices:
+            template = self.env.ref("bookconnect_therapy.mail_template_payment_reminder")
+            template.send_mail_batch(
+                invoices.ids, email_layout_xmlid="mail.mail_notification_light"
+            )
+            self.env["bookconnect.reminder.log"].sudo().browse(
+                [row["id"] for row in claimed]
+            ).write({"channels": "email"})
+
+    def _send_booking_confirmations(self):
+        template = self.env.ref("bookconnect_therapy.mail_template_session_confirmation")
+        template.sudo().send_mail_batch(self.ids, email_layout_xmlid="mail.mail_notification_light")
 
     def _replay_external_events(self, events):
         """Record a list of external events ``(event id, kind, role, minutes after the start)``

@@ -8,3 +8,4 @@ from . import test_call_events
 from . import test_race
 from . import test_payment
 from . import test_webhook
+from . import test_cancellation

@@ -1,0 +1,372 @@
+from datetime import timedelta
+from unittest.mock import patch
+
+from freezegun import freeze_time
+
+from odoo.exceptions import UserError, ValidationError
+from odoo.tests import tagged
+
+from odoo.addons.mail.tests.common import MailCase
+
+from ..models import bookconnect_therapy_session as session_module
+from .common import StripeSessionCase
+
+
+@tagged("post_install", "-at_install", "bookconnect")
+class TestCancellationAndNoShow(StripeSessionCase, MailCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.policy_fees = cls._make_policy(
+            mode="session",
+            rate=90.0,
+            collection="card",
+            free_cancel_hours=24,
+            late_fee_kind="fixed",
+            late_fee_fixed=20.0,
+            no_show_fee_kind="percent",
+            no_show_fee_percent=100,
+            no_show_delay_minutes=15,
+            review_hours=24,
+        )
+
+    def booked(self, **values):
+        values.setdefault("policy_id", self.policy_fees.id)
+        values.setdefault("start", self.at(0))
+        return self.book(**values)
+
+    def test_free_until_the_window_edge_late_after(self):
+        edge = self.at(-24 * 60)
+        free = self.booked()
+        with freeze_time(edge):
+            preview = free.with_user(self.client_user)._cancellation_preview()
+            self.assertEqual((preview["late"], preview["fee"]), (False, 0.0))
+            free.with_user(self.client_user).action_client_cancel()
+        self.assertEqual(free.state, "cancelled")
+        self.assertFalse(free.fee_state)
+        late = self.booked()
+        with freeze_time(edge + timedelta(seconds=1)):
+            preview = late.with_user(self.client_user)._cancellation_preview()
+            self.assertEqual((preview["late"], preview["fee"]), (True, 20.0))
+            late.with_user(self.client_user).action_client_cancel()
+        self.assertEqual(late.state, "late_cancelled")
+        self.assertEqual(
+            (late.fee_kind, late.fee_amount, late.fee_state), ("late_cancel", 20.0, "pending")
+        )
+        self.assertEqual(late.fee_due_at, edge + timedelta(seconds=1, hours=24))
+        with self.assertRaises(UserError):
+            late.with_user(self.client_user).action_client_cancel()
+
+    def test_percentage_fee_and_practice_cancellation_is_free(self):
+        self.policy_fees.write({"late_fee_kind": "percent", "late_fee_percent": 50})
+        session = self.booked()
+        with freeze_time(self.at(-60)):
+            self.assertEqual(session._cancellation_preview()["fee"], 45.0)
+            session.with_user(self.therapist).action_cancel()
+        self.assertEqual(session.state, "cancelled")
+        self.assertFalse(session.fee_state)
+
+    def test_fee_is_charged_only_after_the_review_window(self):
+        session = self.booked()
+        with freeze_time(self.at(-60)):
+            session.with_user(self.client_user).action_client_cancel()
+        with freeze_time(self.at(-60) + timedelta(hours=23, minutes=59)):
+            self.env["bookconnect.therapy.session"]._cron_charge_fees()
+        self.assertEqual(session.fee_state, "pending")
+        self.assertFalse(session.invoice_ids)
+        with freeze_time(self.at(-60) + timedelta(hours=24, minutes=1)):
+            self.env["bookconnect.therapy.session"]._cron_charge_fees()
+            self.env["bookconnect.therapy.session"]._cron_charge_fees()  # twice: one invoice
+        self.assertEqual(session.fee_state, "charged")
+        fee_invoice = session.invoice_ids
+        self.assertEqual(len(fee_invoice), 1)
+        self.assertEqual(fee_invoice.bookconnect_kind, "late_cancel")
+        self.assertAlmostEqual(fee_invoice.amount_total, 20.0)
+        self.assertIn("Late cancellation fee", fee_invoice.invoice_line_ids.name)
+        self.assertIn(fee_invoice.payment_state, ("paid", "in_payment"))
+        self.assertEqual(self.calls("payment_intents")[0]["payload"]["amount"], 2000)
+
+    def test_waiver_within_the_review_window(self):
+        session = self.booked()
+        with freeze_time(self.at(-60)):
+            session.with_user(self.client_user).action_client_cancel()
+        with freeze_time(self.at(60)):
+            action = session.with_user(self.therapist).action_waive_fee()
+            wizard = (
+                self.env[action["res_model"]]
+                .with_user(self.therapist)
+                .with_context(**action["context"])
+                .create({"reason": "Family emergency"})
+            )
+            wizard.action_waive()
+        self.assertEqual(
+            (session.fee_state, session.fee_waiver_reason), ("waived", "Family emergency")
+        )
+        self.assertIn("Family emergency", session.message_ids[0].body)
+        self.assertEqual(session.message_ids[0].author_id, self.therapist.partner_id)
+        with freeze_time(self.at(48 * 60)):
+            self.env["bookconnect.therapy.session"]._cron_charge_fees()
+        self.assertFalse(session.invoice_ids)
+        self.assertFalse(self.stripe_calls)
+        with self.assertRaisesRegex(UserError, "no fee in review"):
+            session.with_user(self.therapist)._waive_fee("again")
+        other = self.booked()
+        with freeze_time(self.at(-60)):
+            other.with_user(self.client_user).action_client_cancel()
+        with self.assertRaisesRegex(ValidationError, "Say why"):
+            other.with_user(self.therapist)._waive_fee(" ")
+
+    def test_first_offence_is_waived_once_per_client(self):
+        self.policy_fees.waive_first_offence = True
+        first = self.booked()
+        with freeze_time(self.at(-60)):
+            first.with_user(self.client_user).action_client_cancel()
+        self.assertEqual(first.fee_state, "waived")
+        self.assertIn("first", first.message_ids[0].body)
+        second = self.booked()
+        with freeze_time(self.at(-30)):
+            second.with_user(self.client_user).action_client_cancel()
+        self.assertEqual(second.fee_state, "pending")
+        other_client = self.booked(client=self.client_b)
+        with freeze_time(self.at(20)):
+            self.env["bookconnect.therapy.session"]._cron_detect_no_shows()
+        self.assertEqual((other_client.state, other_client.fee_state), ("no_show", "waived"))
+
+    def test_no_show_detection(self):
+        absent = self.booked()
+        present = self.booked(client=self.client_b)
+        self.external(present, "client", "joined", 2)
+        with freeze_time(self.at(14)):
+            self.env["bookconnect.therapy.session"]._cron_detect_no_shows()
+        self.assertEqual(absent.state, "scheduled")
+        with freeze_time(self.at(15)):
+            self.env["bookconnect.therapy.session"]._cron_detect_no_shows()
+        self.assertEqual(absent.state, "no_show")
+        self.assertEqual(
+            (absent.fee_kind, absent.fee_amount, absent.fee_state), ("no_show", 90.0, "pending")
+        )
+        self.assertEqual(present.state, "in_progress")
+
+    def test_therapist_marks_a_no_show(self):
+        session = self.booked()
+        with freeze_time(self.at(-5)), self.assertRaisesRegex(UserError, "not started"):
+            session.with_user(self.therapist).action_mark_no_show()
+        with freeze_time(self.at(5)):
+            session.with_user(self.therapist).action_mark_no_show()
+        self.assertEqual(session.state, "no_show")
+        joined = self.booked()
+        self.external(joined, "client", "joined", 1)
+        with freeze_time(self.at(5)), self.assertRaisesRegex(UserError, "joined"):
+            joined.with_user(self.therapist).action_mark_no_show()
+
+    def test_late_fee_is_taken_from_the_card_hold(self):
+        policy = self.policy(
+            mode="session",
+            rate=90.0,
+            collection="card",
+            prepayment="hold",
+            hold_hours_before=48,
+            free_cancel_hours=24,
+            late_fee_kind="fixed",
+            late_fee_fixed=20.0,
+            review_hours=1,
+        )
+        session = self.booked(policy_id=policy.id)
+        with freeze_time(self.at(-30 * 60)):
+            self.env["bookconnect.collector"]._cron_place_holds()
+        hold = session._active_hold()
+        self.assertEqual(hold.state, "authorized")
+        with freeze_time(self.at(-60)):
+            session.with_user(self.client_user).action_client_cancel()
+        with freeze_time(self.at(30)):
+            self.env["bookconnect.therapy.session"]._cron_charge_fees()
+        [capture] = self.calls(f"payment_intents/{hold.provider_reference}/capture")
+        self.assertEqual(capture["payload"]["amount_to_capture"], 2000)
+        self.assertEqual(hold.amount, 20.0)
+        self.assertEqual(len(self.calls("payment_intents")), 1, "no separate charge")
+
+
+@tagged("post_install", "-at_install", "bookconnect")
+class TestReminders(StripeSessionCase, MailCase):
+    def setUp(self):
+        super().setUp()
+        self.company.bookconnect_reminder_hours = "24,1"
+
+    def run_reminders(self, when, session=None):
+        with freeze_time(when), self.mock_mail_gateway():
+            self.env["bookconnect.therapy.session"]._cron_send_reminders()
+        session = session or self.session
+        return self.mails("Reminder: your session").filtered(
+            lambda m: m.model == session._name and m.res_id == session.id
+        )
+
+    def book_early(self, **values):
+        booked_at = self.at(-7 * 24 * 60)
+        with freeze_time(booked_at):
+            self.session = self.book(start=self.at(0), **values)
+        # the booking time, as the database would have stamped it a week ago
+        self.env.flush_all()
+        self.env.cr.execute(
+            "UPDATE bookconnect_therapy_session SET create_date = %s WHERE id = %s",
+            (booked_at, self.session.id),
+        )
+        self.session.invalidate_recordset(["create_date"])
+        return self.session
+
+    def test_reminders_are_sent_once_per_offset(self):
+        session = self.book_early()
+        self.assertFalse(self.run_reminders(self.at(-25 * 60)))
+        first = self.run_reminders(self.at(-24 * 60 + 1))
+        self.assertEqual(first.recipient_ids, self.client)
+        self.assertIn(session.videocall_url, first.body_html)
+        self.assertFalse(self.run_reminders(self.at(-23 * 60)), "the job runs again: nothing")
+        second = self.run_reminders(self.at(-59))
+        self.assertEqual(len(second), 1)
+        self.assertFalse(self.run_reminders(self.at(-30)))
+        logs = self.env["bookconnect.reminder.log"].search([("session_id", "=", session.id)])
+        self.assertEqual(sorted(logs.mapped("offset")), [1, 24])
+
+    def test_moved_session_is_not_reminded_twice(self):
+        session = self.book_early()
+        self.assertTrue(self.run_reminders(self.at(-24 * 60 + 1)))
+        session.write({"start": self.at(30), "stop": self.at(80)})
+        self.assertFalse(self.run_reminders(self.at(-24 * 60 + 40)))
+
+    def test_no_reminder_for_cancelled_sessions(self):
+        session = self.book_early()
+        with freeze_time(self.at(-3 * 24 * 60)):
+            session.with_user(self.client_user).action_client_cancel()
+        self.assertFalse(self.run_reminders(self.at(-24 * 60 + 1)))
+        self.assertFalse(self.run_reminders(self.at(-30)))
+
+    def test_sms_when_a_valid_mobile_exists(self):
+        self.client.write(
+            {"country_id": self.env.ref("base.uk").id, "bookconnect_mobile": "07911 123456"}
+        )
+        self.assertEqual(self.client.bookconnect_mobile, "+447911123456")
+        session = self.book_early()
+        self.run_reminders(self.at(-59))
+        sms = self.env["sms.sms"].search([("partner_id", "=", self.client.id)])
+        self.assertEqual(sms.number, "+447911123456")
+        self.assertIn("Join", sms.body)
+        log = self.env["bookconnect.reminder.log"].search([("session_id", "=", session.id)])
+        self.assertEqual(log.channels, "email, sms")
+
+    def test_sms_skipped_with_a_reason_without_the_sms_module(self):
+        self.client.write({"bookconnect_mobile": "+447911123456"})
+        session = self.book_early()
+        Session = type(self.env["bookconnect.therapy.session"])
+        with (
+            patch.object(Session, "_sms_available", lambda self: False),
+            patch.object(session_module._logger, "info") as log_info,
+        ):
+            mails = self.run_reminders(self.at(-59))
+        self.assertEqual(len(mails), 1, "the email still goes")
+        self.assertIn("sms module is not installed", log_info.call_args[0][0])
+        log = self.env["bookconnect.reminder.log"].search([("session_id", "=", session.id)])
+        self.assertIn("not installed", log.channels)
+        self.assertFalse(self.env["sms.sms"].search([("partner_id", "=", self.client.id)]))
+
+    def test_invalid_phone_numbers_are_refused(self):
+        self.client.country_id = self.env.ref("base.uk")
+        for bad in ("12", "not a number", "+44 1234", "0770090012345678"):
+            with self.subTest(bad=bad), self.assertRaises(ValidationError):
+                self.client.bookconnect_mobile = bad
+        self.client.country_id = self.env.ref("base.fr")
+        self.client.bookconnect_mobile = "06 12 34 56 78"
+        self.assertEqual(self.client.bookconnect_mobile, "+33612345678")
+
+    def test_booking_confirmation_states_the_terms(self):
+        with freeze_time(self.at(-48 * 60)), self.mock_mail_gateway():
+            session = self.book(start=self.at(0), policy_id=self.policy_card.id)
+        mail = self.mails("is booked")
+        self.assertEqual(mail.recipient_ids, self.client)
+        self.assertIn("a minute", mail.body_html)
+        self.assertIn(session.access_url, mail.body_html)
+
+
+@tagged("post_install", "-at_install", "bookconnect")
+class TestPaymentReminders(StripeSessionCase, MailCase):
+    def test_reminders_follow_the_schedule_and_stop_once_paid(self):
+        self.company.write(
+            {"bookconnect_payment_reminders": True, "bookconnect_payment_reminder_days": "3,7,14"}
+        )
+        portal = self.policy(mode="minute", rate=1.0, collection="portal")
+        session = self.held(30, policy_id=portal.id)
+        with freeze_time("2026-11-27 11:00:00"):
+            session.action_end_session()
+        invoice = session.invoice_id
+        self.assertEqual(str(invoice.invoice_date_due), "2026-11-27")
+
+        def run(day):
+            with freeze_time(f"{day} 09:00:00"), self.mock_mail_gateway():
+                self.env["bookconnect.therapy.session"]._cron_payment_reminders()
+            return self.mails("is still open").filtered(
+                lambda m: m.model == "account.move" and m.res_id == invoice.id
+            )
+
+        self.assertFalse(run("2026-11-29"))
+        sent = run("2026-11-30")
+        self.assertEqual(sent.recipient_ids, self.client)
+        self.assertIn("access_token=", sent.body_html)
+        self.assertFalse(run("2026-12-01"))
+        self.assertTrue(run("2026-12-04"))
+        self.env["account.payment.register"].with_context(
+            active_model="account.move", active_ids=invoice.ids
+        ).create({})._create_payments()
+        self.assertFalse(run("2026-12-11"), "paid: no more reminders")
+        self.company.bookconnect_payment_reminders = False
+        self.assertFalse(run("2026-12-20"))
+
+
+@tagged("post_install", "-at_install", "bookconnect")
+class TestPolicyInPlainWords(StripeSessionCase, MailCase):
+    def test_summary_from_fields(self):
+        policy = self.policy(
+            mode="minute",
+            rate=0.65,
+            collection="card",
+            free_cancel_hours=24,
+            late_fee_kind="fixed",
+            late_fee_fixed=20.0,
+            no_show_fee_kind="percent",
+            no_show_fee_percent=100,
+        )
+        summary = policy._client_summary()
+        money = policy.currency_id.format
+        self.assertEqual(
+            summary,
+            f"{money(0.65)} a minute; charged to your saved card after each session; cancel free "
+            f"until 24 hours before, then {money(20.0)}; missed sessions cost the full price.",
+        )
+        policy.write(
+            {
+                "mode": "session",
+                "rate": 90,
+                "prepayment": "full",
+                "late_fee_kind": "none",
+                "no_show_fee_kind": "none",
+            }
+        )
+        self.assertEqual(
+            policy._client_summary(),
+            f"{money(90.0)} per session; paid in full when you book; cancelling is free; "
+            "missed sessions are free.",
+        )
+
+    def test_summary_in_the_clients_language(self):
+        self.env["res.lang"]._activate_lang("fr_FR")
+        policy = self.policy(mode="minute", rate=1234.5, collection="card")
+        self.assertIn("1,234.50", policy._client_summary("en_US"))
+        self.assertIn("1\N{NO-BREAK SPACE}234,50", policy._client_summary("fr_FR"))
+
+    def test_changing_a_clients_policy_tells_them_the_new_terms(self):
+        new = self.policy(mode="session", rate=75.0, collection="card")
+        with self.mock_mail_gateway():
+            self.client.bookconnect_policy_id = new
+        mail = self.mails("New terms")
+        self.assertEqual(mail.recipient_ids, self.client)
+        self.assertIn("per session", mail.body_html)
+        with self.mock_mail_gateway():
+            self.client.bookconnect_policy_id = new  # unchanged: nothing sent
+        self.assertFalse(self.mails("New terms"))
