@@ -28,6 +28,8 @@
         "views/bookconnect_billing_policy_views.xml",
         "views/bookconnect_therapy_session_views.xml",
         "views/payment_transaction_views.xml",
+        "views/bookconnect_topup_pack_views.xml",
+        "views/portal_balance_templates.xml",
         "views/res_partner_views.xml",
         "views/res_config_settings_views.xml",
         "views/bookconnect_therapy_menus.xml",

@@ -19,9 +19,17 @@ if [ "$installed" != installed ]; then
   clone_db "$template" "$DEMO_DB"
   log "installing bookconnect_therapy with its demo data on $DEMO_DB"
   mkdir -p "$STATE/logs"
-  odoo_bin -d "$DEMO_DB" -i bookconnect_therapy --stop-after-init --no-http \
+  # payment_demo: Odoo's test payment provider, so that top-ups and invoice payments can be
+  # tried in the portal without a Stripe account or the internet.
+  odoo_bin -d "$DEMO_DB" -i bookconnect_therapy,payment_demo --stop-after-init --no-http \
     --logfile="$STATE/logs/demo-install.log" ||
     { drop_db "$DEMO_DB"; die "installing the demo database failed; see $STATE/logs/demo-install.log"; }
+  odoo_bin shell -d "$DEMO_DB" --no-http --logfile="$STATE/logs/demo-install.log" >/dev/null <<'PY' ||
+provider = env["payment.provider"].search([("code", "=", "demo")], limit=1)
+provider.write({"state": "test", "allow_tokenization": True})
+env.cr.commit()
+PY
+    die "could not enable the demo payment provider; see $STATE/logs/demo-install.log"
 fi
 
 cat >&2 <<MSG

@@ -1,3 +1,4 @@
 from . import call_events
 from . import videocall
 from . import stripe
+from . import balance

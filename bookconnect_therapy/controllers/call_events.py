@@ -6,6 +6,7 @@ import time
 from datetime import datetime, timedelta, timezone
 
 from odoo import http
+from odoo.exceptions import UserError
 from odoo.http import request
 
 _logger = logging.getLogger(__name__)
@@ -140,5 +141,10 @@ class CallEventsController(http.Controller):
             raise BadRequest(409, f"the session is {session_sudo.state}: no more events")
         if not session_sudo.start - SLOT_MARGIN <= at <= session_sudo.stop + SLOT_MARGIN:
             raise BadRequest(400, '"at" is far outside the booked time of the session')
+        if kind == "joined" and participant == "client":
+            try:
+                session_sudo._check_can_start()
+            except UserError as exc:
+                raise BadRequest(409, str(exc)) from exc
         recorded = session_sudo.call_id._record_external_event(event_id, kind, participant, at)
         return 200, {"status": "recorded" if recorded else "duplicate", "id": event_id}

@@ -2,6 +2,7 @@ from werkzeug.exceptions import Forbidden, NotFound
 from werkzeug.urls import url_encode
 
 from odoo import http
+from odoo.exceptions import UserError
 from odoo.http import request
 from odoo.tools import consteq
 
@@ -28,6 +29,13 @@ class TherapyCalendarController(CalendarController):
             return request.redirect(f"/web/login?{url_encode({'redirect': redirect})}")
         if request.env.user.partner_id not in session_sudo._participant_partners():
             raise Forbidden()
+        if request.env.user.partner_id == session_sudo.partner_id:
+            try:
+                session_sudo._check_can_start()
+            except UserError as exc:
+                return request.render(
+                    "bookconnect_therapy.portal_cannot_join", {"message": str(exc)}, status=402
+                )
         if not event_sudo.videocall_channel_id:
             event_sudo._create_videocall_channel()
         return request.redirect(f"/discuss/channel/{event_sudo.videocall_channel_id.id}")

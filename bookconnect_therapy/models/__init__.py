@@ -3,12 +3,14 @@ from . import bookconnect_metered_call
 from . import bookconnect_call_segment
 from . import bookconnect_call_event
 from . import bookconnect_reminder_log
+from . import bookconnect_topup_pack
 from . import bookconnect_therapy_session
 from . import res_company
 from . import res_partner
 from . import res_users
 from . import calendar_event
 from . import discuss_channel
+from . import discuss_channel_member
 from . import discuss_channel_rtc_session
 from . import account_move
 from . import payment_provider

@@ -20,7 +20,11 @@ class BookconnectCallSegment(models.Model):
     end = fields.Datetime(help="Empty while the participant is connected.")
     last_seen = fields.Datetime(help="Last sign of life of an open connection (heartbeat).")
     source = fields.Selection(
-        [("discuss", "Odoo Discuss"), ("external", "External video service")],
+        [
+            ("discuss", "Odoo Discuss call"),
+            ("external", "External video service"),
+            ("chat", "Odoo Discuss chat"),
+        ],
         required=True,
     )
     external_event_id = fields.Char("Join event id", index="btree_not_null")

@@ -41,8 +41,9 @@ class BookconnectCollector(models.AbstractModel):
     # ------------------------------------------------------------------
 
     def _collect(self, invoices):
-        """Collect posted session invoices per their policy: capture the session's hold, or
-        charge the client's saved card; invoices of portal-payment policies wait for the client.
+        """Collect posted session invoices per their policy: capture the session's hold, draw
+        on the prepaid balance, or charge the client's saved card; invoices of portal-payment
+        policies wait for the client.
 
         :return: the transactions created or used.
         """
@@ -61,13 +62,21 @@ class BookconnectCollector(models.AbstractModel):
         for invoice, hold in holds.items():
             if hold:
                 txs |= self._capture_hold(hold, invoice)
+        prepaid = invoices.filtered(
+            lambda m: m.bookconnect_session_id.policy_id.prepayment == "balance"
+        )
+        if prepaid:
+            self._draw_from_balance(prepaid)
         to_charge = invoices.filtered(
             lambda m: (
                 m.payment_state in ("not_paid", "partial")
                 and m.bookconnect_session_id.policy_id.collection == "card"
+                and (m not in prepaid or m.bookconnect_session_id.policy_id.overrun == "card")
             )
         )
         txs |= self._charge_invoices(to_charge)
+        if prepaid:
+            txs |= self._auto_topup(prepaid.commercial_partner_id, prepaid.company_id)
         return txs
 
     def _charge_invoices(self, invoices):
@@ -219,6 +228,10 @@ class BookconnectCollector(models.AbstractModel):
             reason = self.env["payment.transaction"]._bookconnect_failure_reason(tx)
             if tx.bookconnect_purpose == "hold":
                 self._log_on_sessions(tx, _("The card hold was refused: %(reason)s", reason=reason))
+            elif tx.bookconnect_purpose == "topup":
+                partner = tx.partner_id.commercial_partner_id
+                partner.bookconnect_autotopup_failed = True
+                self._notify_topup_failure(partner, reason)
             else:
                 self._notify_failure(tx.invoice_ids, reason)
 
@@ -243,6 +256,190 @@ class BookconnectCollector(models.AbstractModel):
         sessions = txs.bookconnect_session_id | txs.invoice_ids.bookconnect_session_id
         for session in sessions:
             session.message_post(body=body)
+
+    # ------------------------------------------------------------------
+    # Prepaid balance
+    # ------------------------------------------------------------------
+
+    def _draw_from_balance(self, invoices):
+        """Pay invoices from the clients' prepaid balance: reconcile each with the client's
+        outstanding credits, oldest first. What the balance does not cover stays open."""
+        for invoice in invoices.sorted("id"):
+            receivable = invoice.line_ids.filtered(
+                lambda line: (
+                    line.account_id.account_type == "asset_receivable" and not line.reconciled
+                )
+            )
+            if not receivable:
+                continue
+            credits = self.env["account.move.line"].search(
+                [
+                    *invoice.partner_id._bookconnect_credit_domain(invoice.company_id),
+                    ("account_id", "=", receivable.account_id.id),
+                ],
+                order="date, id",
+            )
+            if credits:
+                (receivable | credits).reconcile()
+            drawn = invoice.amount_total - invoice.amount_residual
+            if drawn:
+                invoice.bookconnect_session_id.message_post(
+                    body=_(
+                        "%(amount)s drawn from the prepaid balance.",
+                        amount=invoice.currency_id.format(drawn),
+                    )
+                )
+
+    def _auto_topup(self, partners, companies):
+        """Charge the chosen pack to the saved card of clients whose balance fell below their
+        threshold; once per drop: a refused top-up is not tried again until the client acts."""
+        txs_values = []
+        for company in companies:
+            candidates = partners.filtered(
+                lambda p: p.bookconnect_autotopup_pack_id and not p.bookconnect_autotopup_failed
+            )
+            balances = candidates._bookconnect_balances(company)
+            clients = candidates.browse(
+                [p.id for p in candidates if balances[p] < p.bookconnect_autotopup_threshold]
+            )
+            pending = (
+                self.env["payment.transaction"]
+                .search(
+                    [
+                        ("partner_id", "in", clients.ids),
+                        ("bookconnect_purpose", "=", "topup"),
+                        ("state", "in", ("draft", "pending")),
+                    ]
+                )
+                .partner_id
+            )
+            for client in clients - pending:
+                pack = client.bookconnect_autotopup_pack_id
+                token = client._bookconnect_payment_token(company)
+                if not token or token.provider_id._bookconnect_charge_refusal():
+                    client.bookconnect_autotopup_failed = True
+                    self._notify_topup_failure(client, _("no usable saved card"))
+                    continue
+                txs_values.append(
+                    {
+                        "provider_id": token.provider_id.id,
+                        "payment_method_id": token.payment_method_id.id,
+                        "token_id": token.id,
+                        "reference": self.env["payment.transaction"]._compute_reference(
+                            token.provider_id.code, prefix=f"TOPUP-{client.id}-{pack.id}"
+                        ),
+                        "amount": pack.amount,
+                        "currency_id": pack.currency_id.id,
+                        "partner_id": client.id,
+                        "operation": "offline",
+                        "bookconnect_purpose": "topup",
+                    }
+                )
+        txs = self.env["payment.transaction"].create(txs_values)
+        self._send(txs)
+        return txs
+
+    def _topup_bonus(self, tx, pack):
+        """The pack's bonus, given as a credit note: an outstanding credit like the payment."""
+        product = self.env.ref("bookconnect_therapy.product_topup_bonus")
+        credit_note = self.env["account.move"].create(
+            {
+                "move_type": "out_refund",
+                "partner_id": tx.partner_id.commercial_partner_id.id,
+                "company_id": tx.company_id.id,
+                "currency_id": pack.currency_id.id,
+                "invoice_date": fields.Date.context_today(self),
+                "ref": tx.reference,
+                "invoice_line_ids": [
+                    Command.create(
+                        {
+                            "product_id": product.id,
+                            "name": _("Top-up bonus: %(pack)s", pack=pack.name),
+                            "quantity": 1,
+                            "price_unit": pack.bonus_amount,
+                            "tax_ids": [Command.clear()],
+                        }
+                    )
+                ],
+            }
+        )
+        credit_note.action_post()
+        return credit_note
+
+    def _notify_topup_failure(self, partner, reason):
+        template = self.env.ref("bookconnect_therapy.mail_template_topup_failed")
+        template.with_context(bookconnect_reason=reason).send_mail_batch(
+            partner.ids, email_layout_xmlid="mail.mail_notification_light"
+        )
+
+    def _refund_balance(self, partner, company, amount=None):
+        """Pay back unused prepaid balance through the provider the top-ups came with.
+
+        :return: the refund transactions.
+        :raise UserError: when there is no balance, or not enough was paid by card.
+        """
+        balance = partner._bookconnect_balances(company)[partner]
+        currency = company.currency_id
+        amount = currency.round(balance if amount is None else amount)
+        if float_compare(amount, 0, precision_rounding=currency.rounding) <= 0:
+            raise UserError(_("%(client)s has no prepaid balance to refund.", client=partner.name))
+        if float_compare(amount, balance, precision_rounding=currency.rounding) > 0:
+            raise UserError(
+                _(
+                    "At most %(amount)s of prepaid balance can be refunded.",
+                    amount=currency.format(balance),
+                )
+            )
+        topups = self.env["payment.transaction"].search(
+            [
+                ("partner_id", "child_of", partner.commercial_partner_id.id),
+                ("bookconnect_purpose", "=", "topup"),
+                ("state", "=", "done"),
+                ("operation", "!=", "refund"),
+                ("company_id", "=", company.id),
+            ],
+            order="id desc",
+        )
+        refundable = {}
+        for tx in topups:
+            already = -sum(
+                tx.child_transaction_ids.filtered(
+                    lambda t: t.operation == "refund" and t.state != "error"
+                ).mapped("amount")
+            )
+            refundable[tx] = currency.round(tx.amount - already)
+        by_card = sum(refundable.values())
+        # Check before any money moves: a refusal after a provider refund would lose track of it.
+        if float_compare(amount, by_card, precision_rounding=currency.rounding) > 0:
+            raise UserError(
+                _(
+                    "Only %(amount)s of the balance was paid by card and can be refunded that "
+                    "way; refund the rest by bank transfer.",
+                    amount=currency.format(by_card),
+                )
+            )
+        refunds, left = self.env["payment.transaction"], amount
+        for tx, available in refundable.items():
+            if float_compare(left, 0, precision_rounding=currency.rounding) <= 0:
+                break
+            part = min(left, available)
+            if part <= 0:
+                continue
+            refund = tx._send_refund_request(amount_to_refund=part)
+            if refund.state == "done":
+                refund._post_process()
+            refunds |= refund
+            left = currency.round(left - part)
+        # The refund payments settle the advance payments they give back.
+        lines = refunds.payment_id.move_id.line_ids.filtered(
+            lambda line: line.account_id.account_type == "asset_receivable" and not line.reconciled
+        )
+        credits = self.env["account.move.line"].search(
+            partner._bookconnect_credit_domain(company), order="date desc, id desc"
+        )
+        if lines and credits:
+            (lines | credits).reconcile()
+        return refunds
 
     def _notify_failure(self, invoices, reason):
         """Tell the clients their invoice is still open, why, and where to pay it; say it on

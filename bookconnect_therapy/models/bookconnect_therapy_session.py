@@ -1,6 +1,7 @@
 import logging
 import uuid
 from datetime import timedelta
+from decimal import Decimal
 
 import psycopg2
 
@@ -9,7 +10,13 @@ from odoo.exceptions import UserError, ValidationError
 from odoo.osv import expression
 from odoo.tools import SQL, format_date
 
-from ..core import cancellation_outcome, is_no_show, parse_positive_ints
+from ..core import (
+    billable_seconds,
+    cancellation_outcome,
+    is_no_show,
+    minutes_affordable,
+    parse_positive_ints,
+)
 
 _logger = logging.getLogger(__name__)
 
@@ -150,6 +157,14 @@ class BookconnectTherapySession(models.Model):
     policy_summary = fields.Text(
         "Terms for the client", compute="_compute_policy_summary", compute_sudo=True
     )
+    remaining_minutes = fields.Integer(
+        "Prepaid minutes left",
+        compute="_compute_remaining_minutes",
+        help="Minutes the client's prepaid balance still pays for in this session.",
+    )
+    balance_warned = fields.Boolean(readonly=True, copy=False)
+    overrun_notified = fields.Boolean(readonly=True, copy=False)
+    chat_open = fields.Boolean(readonly=True, copy=False)
     cancelled_at = fields.Datetime(readonly=True, copy=False)
     cancelled_by = fields.Selection(
         [("practice", "Practice"), ("client", "Client")], readonly=True, copy=False
@@ -249,6 +264,15 @@ class BookconnectTherapySession(models.Model):
                 session.estimated_amount = float(price.amount)
             else:
                 session.estimated_amount = 0.0
+
+    def _compute_remaining_minutes(self):
+        for session in self:
+            remaining = (
+                session._prepaid_remaining_minutes()
+                if session.state in OPEN_STATES and session.policy_id
+                else None
+            )
+            session.remaining_minutes = max(int(remaining or 0), 0)
 
     @api.depends("policy_id", "partner_id.lang")
     def _compute_policy_summary(self):
@@ -1287,6 +1311,202 @@ class BookconnectTherapySession(models.Model):
     def _send_booking_confirmations(self):
         template = self.env.ref("bookconnect_therapy.mail_template_session_confirmation")
         template.sudo().send_mail_batch(self.ids, email_layout_xmlid="mail.mail_notification_light")
+
+    # ------------------------------------------------------------------
+    # Prepaid balance: live drawdown
+    # ------------------------------------------------------------------
+
+    def _live_seconds(self, now=None):
+        """Seconds therapist and client have been connected together so far, counting the
+        connections still open up to ``now``."""
+        self.ensure_one()
+        now = now or fields.Datetime.now()
+        therapist, client = [], []
+        for segment in self.sudo().call_id.segment_ids:
+            (therapist if segment.role == "therapist" else client).append(
+                (segment.start, segment.end or None)
+            )
+        return billable_seconds(therapist, client, now=now)
+
+    def _prepaid_remaining_minutes(self, now=None):
+        """Minutes (a float) the client's prepaid balance still pays for in this session: the
+        whole minutes the balance buys, less the time used so far; ``None`` when time is not
+        limited by money (not prepaid, or free). The call is stopped at a minute boundary
+        the balance covers, so that nobody ends up owing or owed for a started minute."""
+        self.ensure_one()
+        policy = self.policy_id
+        if policy.prepayment != "balance":
+            return None
+        balance = self.partner_id._bookconnect_balances(self.company_id)[self.partner_id]
+        affordable = minutes_affordable(Decimal(str(balance)), policy._pricing_rules(self.channel))
+        if affordable is None:
+            return None
+        return affordable - self._live_seconds(now) / 60
+
+    def _check_can_start(self):
+        """A prepaid session does not start with less than the policy's minimum balance.
+
+        :raise UserError: saying how much is missing.
+        """
+        for session in self:
+            policy = session.policy_id
+            if policy.prepayment != "balance" or session.state != "scheduled":
+                continue
+            balance = session.partner_id._bookconnect_balances(session.company_id)[
+                session.partner_id
+            ]
+            if session.currency_id.compare_amounts(balance, policy.minimum_balance) < 0:
+                raise UserError(
+                    _(
+                        "The prepaid balance (%(balance)s) is below the %(minimum)s needed to "
+                        "start this session: please top up first.",
+                        balance=session.currency_id.format(balance),
+                        minimum=session.currency_id.format(policy.minimum_balance),
+                    )
+                )
+
+    @api.model
+    def _cron_watch_prepaid(self):
+        """Watch prepaid calls: warn both people a few minutes before the balance runs out,
+        then end the call or let it run, as the policy says."""
+        now = fields.Datetime.now()
+        sessions = self.sudo().search(
+            [("state", "=", "in_progress"), ("policy_id.prepayment", "=", "balance")]
+        )
+        to_end = self.browse()
+        for session in sessions:
+            remaining = session._prepaid_remaining_minutes(now)
+            if remaining is None:
+                continue
+            policy = session.policy_id
+            if remaining <= 0:
+                if policy.overrun == "end":
+                    to_end |= session
+                elif not session.overrun_notified:
+                    session._tell_both(
+                        _(
+                            "The prepaid balance has run out. The session continues; the extra "
+                            "time is billed separately."
+                        )
+                    )
+                    session.overrun_notified = True
+            elif remaining <= policy.low_balance_warning_minutes and not session.balance_warned:
+                session._tell_both(
+                    _(
+                        "About %(minutes)s minutes of prepaid time are left.",
+                        minutes=max(int(remaining), 1),
+                    )
+                    + " "
+                    + (
+                        _("The call will end then.")
+                        if policy.overrun == "end"
+                        else _("After that, the extra time is billed separately.")
+                    )
+                )
+                session.balance_warned = True
+        for session in to_end:
+            session._tell_both(_("The prepaid balance has run out: the call ends now."))
+        to_end._disconnect_call()
+        to_end._end_sessions()
+
+    def _tell_both(self, text):
+        """Say something to the therapist and the client: in the call's chat, and on record."""
+        for session in self:
+            channel = session.calendar_event_id.sudo().videocall_channel_id
+            if channel:
+                channel.message_post(
+                    body=text,
+                    message_type="comment",
+                    subtype_xmlid="mail.mt_comment",
+                    author_id=self.env.ref("base.partner_root").id,
+                )
+            session.message_post(body=text)
+
+    def _disconnect_call(self):
+        channels = self.sudo().calendar_event_id.videocall_channel_id
+        if channels.rtc_session_ids:
+            channels.rtc_session_ids.action_disconnect()
+
+    # ------------------------------------------------------------------
+    # Chat sessions
+    # ------------------------------------------------------------------
+
+    def _chat_channel(self):
+        self.ensure_one()
+        event = self.sudo().calendar_event_id
+        if not event.videocall_channel_id:
+            event._create_videocall_channel()
+        return event.videocall_channel_id
+
+    def action_open_chat(self):
+        """The therapist opens the session's chat: the time it is open with both present is
+        what is billed."""
+        self.ensure_one()
+        self._check_access_therapist()
+        if self.channel != "chat":
+            raise UserError(_("Session %(name)s is not a chat session.", name=self.name))
+        if self.state not in OPEN_STATES:
+            raise UserError(_("Session %(name)s is over.", name=self.name))
+        self._check_can_start()
+        session = self.sudo()
+        channel = session._chat_channel()
+        if not session.chat_open:
+            now = fields.Datetime.now()
+            session.env["bookconnect.call.segment"].create(
+                {
+                    "call_id": session.call_id.id,
+                    "role": "therapist",
+                    "partner_id": session.therapist_id.partner_id.id,
+                    "start": now,
+                    "last_seen": now,
+                    "source": "chat",
+                }
+            )
+            session.with_context(bookconnect_sync=True).write({"chat_open": True})
+            session.call_id._mark_sessions_in_progress()
+            channel.message_post(
+                body=_("The session is open."),
+                message_type="comment",
+                subtype_xmlid="mail.mt_comment",
+                author_id=self.env.user.partner_id.id,
+            )
+        return {
+            "type": "ir.actions.act_url",
+            "url": f"/odoo/discuss?active_id=discuss.channel_{channel.id}",
+            "target": "self",
+        }
+
+    def action_close_chat(self):
+        """The therapist closes the chat: the session ends and is invoiced."""
+        self._check_access_therapist()
+        for session in self.sudo().filtered("chat_open"):
+            session._chat_channel().message_post(
+                body=_("The session is closed."),
+                message_type="comment",
+                subtype_xmlid="mail.mt_comment",
+                author_id=self.env.user.partner_id.id,
+            )
+        self.sudo().with_context(bookconnect_sync=True).write({"chat_open": False})
+        self.sudo()._end_sessions()
+        return True
+
+    def _chat_presence(self, partner):
+        """The client shows up in an open chat (writes or reads): their time starts."""
+        for session in self.filtered(lambda s: s.chat_open and partner == s.partner_id):
+            segments = session.call_id.segment_ids
+            if segments.filtered(lambda s: s.role == "client" and not s.end):
+                continue
+            now = fields.Datetime.now()
+            self.env["bookconnect.call.segment"].sudo().create(
+                {
+                    "call_id": session.call_id.id,
+                    "role": "client",
+                    "partner_id": partner.id,
+                    "start": now,
+                    "last_seen": now,
+                    "source": "chat",
+                }
+            )
 
     def _replay_external_events(self, events):
         """Record a list of external events ``(event id, kind, role, minutes after the start)``

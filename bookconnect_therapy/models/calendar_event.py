@@ -65,7 +65,10 @@ class CalendarEvent(models.Model):
                 .sudo()
                 .create_group(
                     session._participant_partners().ids,
-                    default_display_mode="video_full_screen",
+                    # voice and chat sessions open without video
+                    default_display_mode="video_full_screen"
+                    if session.channel == "video"
+                    else False,
                     name=event.name,
                 )
             )

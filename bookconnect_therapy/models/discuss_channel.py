@@ -25,3 +25,9 @@ class DiscussChannel(models.Model):
                     _("Only the therapist and the client can join a therapy session's call.")
                 )
         return super()._add_members(guests=guests, partners=partners, users=users, **kwargs)
+
+    def message_post(self, **kwargs):
+        message = super().message_post(**kwargs)
+        if self.bookconnect_session_id and message.author_id:
+            self.sudo().bookconnect_session_id._chat_presence(message.author_id)
+        return message

@@ -34,6 +34,32 @@ class PaymentTransaction(models.Model):
     bookconnect_retry_at = fields.Datetime("Retry at", readonly=True, copy=False, index=True)
     bookconnect_receipt_sent = fields.Boolean(readonly=True, copy=False)
 
+    TOPUP_PREFIX = "TOPUP-"
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        for vals in vals_list:
+            # Top-ups paid from the portal come through Odoo's generic payment page, which
+            # only lets us choose the reference: it names the client and the pack.
+            if str(vals.get("reference", "")).startswith(self.TOPUP_PREFIX):
+                vals.setdefault("bookconnect_purpose", "topup")
+        return super().create(vals_list)
+
+    def _bookconnect_topup_pack(self):
+        """The pack a top-up paid for, when its reference and amount match one."""
+        self.ensure_one()
+        parts = (self.reference or "").split("-")
+        if self.bookconnect_purpose != "topup" or len(parts) < 3 or not parts[2].isdigit():
+            return self.env["bookconnect.topup.pack"]
+        pack = self.env["bookconnect.topup.pack"].sudo().browse(int(parts[2])).exists()
+        if (
+            pack
+            and pack.currency_id == self.currency_id
+            and not pack.currency_id.compare_amounts(pack.amount, self.amount)
+        ):
+            return pack
+        return self.env["bookconnect.topup.pack"]
+
     # ------------------------------------------------------------------
     # Stripe: holds are captured manually, and for less than they hold
     # ------------------------------------------------------------------
@@ -109,7 +135,35 @@ class PaymentTransaction(models.Model):
         )
         if paid:
             paid._bookconnect_send_receipts()
+        topups = self.filtered(
+            lambda tx: tx.bookconnect_purpose == "topup" and tx.operation != "refund"
+        )
+        if topups:
+            topups._bookconnect_after_topup()
         return result
+
+    def _bookconnect_after_topup(self):
+        """A top-up came in: add the pack's bonus as a credit note and let the client's unpaid
+        prepaid sessions draw on it."""
+        done = self.filtered(lambda tx: tx.state == "done" and not tx.bookconnect_receipt_sent)
+        collector = self.env["bookconnect.collector"]
+        for tx in done:
+            pack = tx._bookconnect_topup_pack()
+            if pack and pack.bonus_amount > 0:
+                collector._topup_bonus(tx, pack)
+            tx.partner_id.commercial_partner_id.bookconnect_autotopup_failed = False
+        done.write({"bookconnect_receipt_sent": True})
+        partners = done.partner_id.commercial_partner_id
+        open_invoices = self.env["account.move"].search(
+            [
+                ("commercial_partner_id", "in", partners.ids),
+                ("state", "=", "posted"),
+                ("payment_state", "in", ("not_paid", "partial")),
+                ("bookconnect_session_id.policy_id.prepayment", "=", "balance"),
+            ]
+        )
+        if open_invoices:
+            collector._draw_from_balance(open_invoices)
 
     def _bookconnect_send_receipts(self):
         template = self.env.ref("bookconnect_therapy.mail_template_payment_receipt")

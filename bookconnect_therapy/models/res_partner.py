@@ -20,6 +20,29 @@ class ResPartner(models.Model):
         "bookconnect.therapy.session", "partner_id", "Therapy sessions"
     )
     bookconnect_session_count = fields.Integer(compute="_compute_bookconnect_session_count")
+    bookconnect_balance = fields.Monetary(
+        "Prepaid balance",
+        compute="_compute_bookconnect_balance",
+        currency_field="bookconnect_balance_currency_id",
+        help="Paid in advance and not used yet: the client's outstanding credits in the ledger.",
+    )
+    bookconnect_balance_currency_id = fields.Many2one(
+        "res.currency", compute="_compute_bookconnect_balance"
+    )
+    bookconnect_autotopup_pack_id = fields.Many2one(
+        "bookconnect.topup.pack",
+        "Automatic top-up",
+        help="Charged to the saved card when the balance falls below the threshold.",
+    )
+    bookconnect_autotopup_threshold = fields.Monetary(
+        "Top up below", currency_field="bookconnect_balance_currency_id"
+    )
+    bookconnect_autotopup_failed = fields.Boolean(
+        "Automatic top-up failed",
+        copy=False,
+        help="The last automatic top-up was refused: no new attempt until the client tops up "
+        "or the setting is saved again.",
+    )
     bookconnect_mobile = fields.Char(
         "Mobile for reminders",
         help="Stored in international (E.164) format; SMS reminders go to this number.",
@@ -95,6 +118,95 @@ class ResPartner(models.Model):
         template.sudo().send_mail_batch(
             self.filtered("email").ids, email_layout_xmlid="mail.mail_notification_light"
         )
+
+    def _bookconnect_credit_domain(self, company):
+        """Outstanding credits of these clients in ``company``: unreconciled receivable lines
+        on the credit side (advance payments, unused credit notes), as Odoo's invoice widget
+        lists them."""
+        return [
+            ("company_id", "=", company.id),
+            ("partner_id", "in", self.commercial_partner_id.ids),
+            ("account_id.account_type", "=", "asset_receivable"),
+            ("parent_state", "=", "posted"),
+            ("reconciled", "=", False),
+            ("balance", "<", 0.0),
+        ]
+
+    @api.depends_context("company")
+    def _compute_bookconnect_balance(self):
+        company = self.env.company
+        balances = self._bookconnect_balances(company)
+        for partner in self:
+            partner.bookconnect_balance = balances[partner]
+            partner.bookconnect_balance_currency_id = company.currency_id
+
+    def _bookconnect_balances(self, company):
+        """Read the prepaid balances from the ledger now (not from a cache), in one query.
+
+        :return: dict partner -> amount in the company currency.
+        """
+        self.env["account.move.line"].flush_model()
+        totals = dict(
+            self.env["account.move.line"]
+            .sudo()
+            ._read_group(
+                self._bookconnect_credit_domain(company),
+                ["partner_id"],
+                ["amount_residual:sum"],
+            )
+        )
+        return {
+            partner: company.currency_id.round(-totals.get(partner.commercial_partner_id, 0.0))
+            for partner in self
+        }
+
+    def _bookconnect_balance_history(self, company=None, limit=200):
+        """The client's prepaid history from the ledger, oldest first, with a running balance:
+        top-ups and refunds (payments), sessions drawn (invoices), credit notes.
+
+        :return: list of dicts (date, label, amount signed for the balance, balance).
+        """
+        self.ensure_one()
+        company = company or self.env.company
+        lines = (
+            self.env["account.move.line"]
+            .sudo()
+            .search(
+                [
+                    ("company_id", "=", company.id),
+                    ("partner_id", "=", self.commercial_partner_id.id),
+                    ("account_id.account_type", "=", "asset_receivable"),
+                    ("parent_state", "=", "posted"),
+                ],
+                order="date, id",
+                limit=limit,
+            )
+        )
+        history, running = [], 0.0
+        for line in lines:
+            move = line.move_id
+            # A debit (an invoice) draws the balance down; a credit (a payment in, a credit
+            # note) adds to it; a refund paid out is a debit too.
+            amount = -line.balance
+            running += amount
+            if move.origin_payment_id:
+                label = _("Refund") if amount < 0 else _("Top-up")
+            elif move.move_type == "out_refund":
+                label = _("Credit note %(name)s", name=move.name)
+            elif move.bookconnect_session_id:
+                label = move.invoice_line_ids[:1].name or move.name
+            else:
+                label = move.name
+            history.append(
+                {
+                    "date": line.date,
+                    "label": label,
+                    "reference": move.name,
+                    "amount": amount,
+                    "balance": company.currency_id.round(running),
+                }
+            )
+        return history
 
     def _bookconnect_payment_token(self, company=None):
         """The client's saved card usable off-session for ``company`` (newest first), or an

@@ -9,3 +9,4 @@ from . import test_race
 from . import test_payment
 from . import test_webhook
 from . import test_cancellation
+from . import test_balance

@@ -1,0 +1,65 @@
+from werkzeug.exceptions import NotFound
+from werkzeug.urls import url_encode
+
+from odoo import http
+from odoo.http import request
+from odoo.tools import format_amount
+
+from odoo.addons.payment import utils as payment_utils
+from odoo.addons.portal.controllers.portal import CustomerPortal
+
+
+class PrepaidBalancePortal(CustomerPortal):
+    def _prepare_home_portal_values(self, counters):
+        values = super()._prepare_home_portal_values(counters)
+        if "bookconnect_balance" in counters:
+            partner = request.env.user.partner_id
+            # sudo: the balance is read from the client's own ledger lines
+            balance = partner.sudo().bookconnect_balance
+            values["bookconnect_balance"] = format_amount(
+                request.env, balance, request.env.company.currency_id
+            )
+        return values
+
+    @http.route("/my/balance", type="http", auth="user", website=True)
+    def portal_my_balance(self, **kwargs):
+        """The client's prepaid balance, the packs to top it up, and its history."""
+        partner = request.env.user.partner_id
+        company = request.env.company
+        # sudo: the client reads their own receivable lines, which portal users may not browse
+        partner_sudo = partner.sudo()
+        history = partner_sudo._bookconnect_balance_history(company)
+        values = self._prepare_portal_layout_values()
+        values.update(
+            {
+                "page_name": "bookconnect_balance",
+                "balance": partner_sudo.with_company(company).bookconnect_balance,
+                "currency": company.currency_id,
+                "packs": request.env["bookconnect.topup.pack"].search(
+                    [("company_id", "=", company.id)]
+                ),
+                "history": list(reversed(history)),
+                "autotopup_pack": partner_sudo.bookconnect_autotopup_pack_id,
+                "autotopup_failed": partner_sudo.bookconnect_autotopup_failed,
+            }
+        )
+        return request.render("bookconnect_therapy.portal_my_balance", values)
+
+    @http.route("/my/balance/topup/<int:pack_id>", type="http", auth="user", website=True)
+    def portal_balance_topup(self, pack_id, **kwargs):
+        """Pay a pack through Odoo's payment page; the payment becomes prepaid balance."""
+        pack = request.env["bookconnect.topup.pack"].browse(pack_id).exists()
+        if not pack:
+            raise NotFound()
+        partner = request.env.user.partner_id
+        params = {
+            "reference": f"TOPUP-{partner.commercial_partner_id.id}-{pack.id}",
+            "amount": pack.amount,
+            "currency_id": pack.currency_id.id,
+            "partner_id": partner.id,
+            "company_id": pack.company_id.id,
+            "access_token": payment_utils.generate_access_token(
+                partner.id, pack.amount, pack.currency_id.id
+            ),
+        }
+        return request.redirect(f"/payment/pay?{url_encode(params)}")
