@@ -24,7 +24,8 @@ if [ "$installed" != installed ]; then
   odoo_bin -d "$DEMO_DB" -i bookconnect_therapy,payment_demo --stop-after-init --no-http \
     --logfile="$STATE/logs/demo-install.log" ||
     { drop_db "$DEMO_DB"; die "installing the demo database failed; see $STATE/logs/demo-install.log"; }
-  odoo_bin shell -d "$DEMO_DB" --no-http --logfile="$STATE/logs/demo-install.log" >/dev/null <<'PY' ||
+  "$PY" "$(odoo_src)/odoo-bin" shell -c "$ODOO_CONF" -d "$DEMO_DB" --no-http \
+    --logfile="$STATE/logs/demo-install.log" >/dev/null <<'PY' ||
 provider = env["payment.provider"].search([("code", "=", "demo")], limit=1)
 provider.write({"state": "test", "allow_tokenization": True})
 env.cr.commit()

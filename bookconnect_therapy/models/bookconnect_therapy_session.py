@@ -113,6 +113,12 @@ class BookconnectTherapySession(models.Model):
     videocall_url = fields.Char(
         "Video call link", related="calendar_event_id.videocall_location", readonly=True
     )
+    call_events_url = fields.Char(
+        "Call-events URL",
+        compute="_compute_call_events_url",
+        groups="bookconnect_therapy.group_therapist",
+        help="Where an external video service posts this session's join and leave events.",
+    )
     call_id = fields.Many2one(
         "bookconnect.metered.call", "Metered call", readonly=True, copy=False, index=True
     )
@@ -283,6 +289,14 @@ class BookconnectTherapySession(models.Model):
     def _compute_invoice_count(self):
         for session in self:
             session.invoice_count = len(session.invoice_ids)
+
+    def _compute_call_events_url(self):
+        for session in self:
+            session.call_events_url = (
+                f"{session.get_base_url()}/bookconnect/calls/{session.access_token}/events"
+                if session.access_token
+                else False
+            )
 
     def _compute_access_url(self):
         result = super()._compute_access_url()
