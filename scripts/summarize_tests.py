@@ -8,6 +8,7 @@ or CRITICAL line in Odoo's log is a failure too, even when every test passed.
 """
 
 import argparse
+import json
 import re
 import sys
 import xml.etree.ElementTree as ET
@@ -66,6 +67,34 @@ def read_pytest(path, rc):
     return passed, failed, skipped, problems
 
 
+RELIABILITY_LINES = [
+    (
+        "concurrency",
+        "concurrent requests made {requests}; invoices expected {expected}, found {found}",
+    ),
+    ("faults", "faults injected {injected}, survived {survived}"),
+    ("hostile", "hostile inputs tried {tried}, cleanly refused {refused}"),
+    ("access", "access checks run {run}, passed {passed}"),
+]
+
+
+def read_reliability(path):
+    """Sum the figures the tests recorded, per check."""
+    totals = {}
+    if not path or not Path(path).exists():
+        return totals
+    for line in Path(path).read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        figures = totals.setdefault(record.pop("check", "?"), {})
+        for key, value in record.items():
+            if isinstance(value, (int, float)):
+                figures[key] = figures.get(key, 0) + value
+    return totals
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--odoo-log", required=True)
@@ -73,6 +102,7 @@ def main():
     parser.add_argument("--pytest-xml")
     parser.add_argument("--pytest-rc", type=int, default=0)
     parser.add_argument("--no-pytest", action="store_true")
+    parser.add_argument("--reliability")
     args = parser.parse_args()
 
     passed, failed, skipped, problems, browser_skips = read_odoo(args.odoo_log, args.odoo_rc)
@@ -89,6 +119,25 @@ def main():
             print(f"  {line}")
         if len(problems) > 50:
             print(f"  ... and {len(problems) - 50} more (see {args.odoo_log})")
+    reliability = read_reliability(args.reliability)
+    if reliability:
+        print("\nReliability:")
+        for check, template in RELIABILITY_LINES:
+            if check in reliability:
+                keys = (
+                    "requests",
+                    "expected",
+                    "found",
+                    "injected",
+                    "survived",
+                    "tried",
+                    "refused",
+                    "run",
+                    "passed",
+                )
+                figures = dict.fromkeys(keys, 0)
+                figures.update(reliability[check])
+                print(f"  {template.format(**figures)}")
     summary = f"{passed} passed, {failed} failed"
     if skipped:
         summary += f", {skipped} skipped"

@@ -17,7 +17,9 @@ TEST_MODULES=$DEPENDS,sms
 TEST_DB=${BOOKCONNECT_TEST_DB:-bookconnect_test}
 ODOO_LOG=$LOGS/odoo-tests.log
 PYTEST_XML=$LOGS/pytest.xml
-rm -f "$ODOO_LOG" "$PYTEST_XML"
+# Reliability figures (concurrency, faults, hostile input, access) written by the tests.
+export BOOKCONNECT_RELIABILITY_FILE=$LOGS/reliability.jsonl
+rm -f "$ODOO_LOG" "$PYTEST_XML" "$BOOKCONNECT_RELIABILITY_FILE"
 
 template=$(ensure_template demo "$TEST_MODULES")
 clone_db "$template" "$TEST_DB"
@@ -46,4 +48,5 @@ if [ "${SKIP_PYTEST:-0}" != 1 ]; then
 fi
 
 "$PY" "$REPO/scripts/summarize_tests.py" --odoo-log "$ODOO_LOG" --odoo-rc "$odoo_rc" \
-  --pytest-xml "$PYTEST_XML" --pytest-rc "$pytest_rc" ${SKIP_PYTEST:+--no-pytest}
+  --pytest-xml "$PYTEST_XML" --pytest-rc "$pytest_rc" ${SKIP_PYTEST:+--no-pytest} \
+  --reliability "$BOOKCONNECT_RELIABILITY_FILE"

@@ -10,3 +10,4 @@ from . import test_payment
 from . import test_webhook
 from . import test_cancellation
 from . import test_balance
+from . import test_access_matrix

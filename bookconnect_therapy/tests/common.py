@@ -1,3 +1,5 @@
+import json
+import os
 from datetime import datetime, timedelta
 from unittest.mock import patch
 
@@ -7,6 +9,15 @@ from odoo.tests import TransactionCase
 from odoo.addons.payment_stripe.models.payment_provider import (
     PaymentProvider as StripeProvider,
 )
+
+
+def record_reliability(check, **figures):
+    """Append figures for the reliability summary ``make test`` prints (concurrency, faults,
+    hostile input, access checks); a no-op when the tests run outside ``make test``."""
+    path = os.environ.get("BOOKCONNECT_RELIABILITY_FILE")
+    if path:
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps({"check": check, **figures}) + "\n")
 
 
 class BookconnectCase(TransactionCase):
