@@ -7,8 +7,10 @@
 #   5. writes the Odoo configuration (.state/odoo.conf).
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-UPSTREAM=https://github.com/odoo/odoo.git
+UPSTREAM=${BOOKCONNECT_ODOO_UPSTREAM:-https://github.com/odoo/odoo.git}
 CLONE_DIR=$STATE/odoo-18.0
+# Where an Odoo 18.0 source is looked for when ODOO_SRC is not set (overridable for tests).
+read -r -a CANDIDATES <<<"${BOOKCONNECT_ODOO_CANDIDATES:-/opt/odoo/18.0 $CLONE_DIR}"
 
 how_to_get_odoo() {
   cat >&2 <<EOF
@@ -34,7 +36,7 @@ find_odoo() {
     is_odoo18 "$ODOO_SRC" || { how_to_get_odoo; die "ODOO_SRC=$ODOO_SRC holds no Odoo 18.0 source"; }
     echo "$ODOO_SRC"; return
   fi
-  for candidate in /opt/odoo/18.0 "$CLONE_DIR"; do
+  for candidate in "${CANDIDATES[@]}"; do
     if is_odoo18 "$candidate"; then echo "$candidate"; return; fi
   done
   log "Odoo 18.0 not found locally; trying a shallow clone of $UPSTREAM (branch 18.0)"
