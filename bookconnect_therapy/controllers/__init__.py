@@ -1,2 +1,3 @@
 from . import call_events
 from . import videocall
+from . import portal

@@ -12,3 +12,4 @@ from . import discuss_channel_rtc_session
 from . import account_move
 from . import payment_transaction
 from . import res_config_settings
+from . import bookconnect_booking

@@ -134,7 +134,7 @@ class BookconnectTherapySession(models.Model):
         [("practice", "Practice"), ("client", "Client")], readonly=True, copy=False
     )
     invoice_id = fields.Many2one("account.move", readonly=True, copy=False, index=True)
-    invoice_ids = fields.One2many("account.move", "bookconnect_session_id")
+    invoice_ids = fields.One2many("account.move", "bookconnect_session_id", "Invoices")
     invoice_count = fields.Integer(compute="_compute_invoice_count")
     payment_state = fields.Selection(related="invoice_id.payment_state", string="Payment")
     transaction_ids = fields.One2many(

@@ -6,3 +6,6 @@ from . import test_metering
 from . import test_invoicing
 from . import test_call_events
 from . import test_race
+from . import test_core_slots
+from . import test_portal
+from . import test_booking
