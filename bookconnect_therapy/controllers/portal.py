@@ -63,6 +63,21 @@ class TherapyPortal(CustomerPortal):
 
         return fmt
 
+    def _bookconnect_display_values(self):
+        """Values every therapy portal page uses to show times, states and payment states."""
+        tz = self._bookconnect_tz()
+        env = request.env
+        return {
+            "tz": tz,
+            "fmt": self._bookconnect_formatter(tz),
+            "state_badges": STATE_BADGES,
+            "payment_badges": PAYMENT_BADGES,
+            "state_labels": dict(env[SESSION_MODEL]._fields["state"]._description_selection(env)),
+            "payment_labels": dict(
+                env["account.move"]._fields["payment_state"]._description_selection(env)
+            ),
+        }
+
     def _bookconnect_sessions_domain(self):
         # Explicit even though record rules restrict portal users: a therapist opening their
         # own portal must see the sessions they attend as a client, not those they run.
@@ -83,8 +98,8 @@ class TherapyPortal(CustomerPortal):
         return not user._is_public() and session_sudo.partner_id == user.partner_id
 
     def _bookconnect_join_state(self, session_sudo):
-        """``{"url", "open", "opens_at"}``: the call opens some minutes before the start and
-        stays open until the end (or while the call is still running)."""
+        """``{"url", "open", "opens_at", "over"}``: the call opens some minutes before the
+        start and stays open until the end (or while the call is still running)."""
         before = timedelta(minutes=session_sudo.company_id.bookconnect_join_before_minutes)
         opens_at = session_sudo.start - before
         now = fields.Datetime.now()
@@ -194,9 +209,9 @@ class TherapyPortal(CustomerPortal):
             if can_read
             else Session
         )
-        tz = self._bookconnect_tz()
         # sudo for display only: the searches above ran with the client's own rights.
         sessions_sudo = sessions.sudo()
+        values.update(self._bookconnect_display_values())
         values.update(
             {
                 "page_name": "bookconnect_session",
@@ -210,32 +225,19 @@ class TherapyPortal(CustomerPortal):
                 "sortby": sortby,
                 "searchbar_filters": filters,
                 "filterby": filterby,
-                "tz": tz,
-                "fmt": self._bookconnect_formatter(tz),
-                "state_badges": STATE_BADGES,
-                "payment_badges": PAYMENT_BADGES,
-                "state_labels": dict(Session._fields["state"]._description_selection(request.env)),
-                "payment_labels": dict(
-                    request.env["account.move"]
-                    ._fields["payment_state"]
-                    ._description_selection(request.env)
-                ),
             }
         )
         return request.render("bookconnect_therapy.portal_my_sessions", values)
 
     def _bookconnect_session_page_values(self, session_sudo, access_token, **kwargs):
-        tz = self._bookconnect_tz()
         is_client = self._bookconnect_is_client(session_sudo)
         invoice = self._bookconnect_invoice(session_sudo)
         upcoming = session_sudo.state == "scheduled" and session_sudo.stop > fields.Datetime.now()
-        Session = request.env[SESSION_MODEL]
         values = {
+            **self._bookconnect_display_values(),
             "page_name": "bookconnect_session",
             "therapy_session": session_sudo,
             "is_client": is_client,
-            "tz": tz,
-            "fmt": self._bookconnect_formatter(tz),
             "join": self._bookconnect_join_state(session_sudo),
             "session_invoice": invoice,
             "invoice_url": invoice.get_portal_url() if invoice else False,
@@ -245,14 +247,6 @@ class TherapyPortal(CustomerPortal):
             "can_cancel": is_client and session_sudo.state == "scheduled",
             "booked": kwargs.get("booked"),
             "cancelled": kwargs.get("cancelled"),
-            "state_badges": STATE_BADGES,
-            "payment_badges": PAYMENT_BADGES,
-            "state_labels": dict(Session._fields["state"]._description_selection(request.env)),
-            "payment_labels": dict(
-                request.env["account.move"]
-                ._fields["payment_state"]
-                ._description_selection(request.env)
-            ),
         }
         return self._get_page_view_values(
             session_sudo, access_token, values, "my_sessions_history", False, **kwargs
@@ -307,8 +301,8 @@ class TherapyPortal(CustomerPortal):
                     return request.redirect(f"{session_sudo.access_url}?cancelled=1")
             else:
                 kw["changed"] = True
-        tz = self._bookconnect_tz()
         values = self._prepare_portal_layout_values()
+        values.update(self._bookconnect_display_values())
         values.update(
             {
                 "page_name": "bookconnect_session",
@@ -316,8 +310,6 @@ class TherapyPortal(CustomerPortal):
                 "cancel_page": True,
                 "preview": preview,
                 "fee_text": format_amount(request.env, preview["fee"], preview["currency"]),
-                "tz": tz,
-                "fmt": self._bookconnect_formatter(tz),
                 "changed": kw.get("changed"),
                 "error": kw.get("error"),
                 "policy_summary": self._bookconnect_policy_summary(session_sudo.policy_id),
@@ -337,14 +329,12 @@ class TherapyPortal(CustomerPortal):
     # ------------------------------------------------------------------
 
     def _bookconnect_booking_values(self, therapist=None):
-        tz = self._bookconnect_tz()
         values = self._prepare_portal_layout_values()
+        values.update(self._bookconnect_display_values())
         values.update(
             {
                 "page_name": "bookconnect_booking",
                 "therapist": therapist,
-                "tz": tz,
-                "fmt": self._bookconnect_formatter(tz),
                 "slug": request.env["ir.http"]._slug,
                 "is_public": request.env.user._is_public(),
                 "confirm_url": lambda therapist, start: (
