@@ -32,9 +32,17 @@
         "views/portal_balance_templates.xml",
         "views/res_partner_views.xml",
         "views/res_config_settings_views.xml",
+        "views/res_users_views.xml",
+        "views/portal_templates.xml",
         "views/bookconnect_therapy_menus.xml",
     ],
     "demo": [
         "demo/bookconnect_therapy_demo.xml",
+        "demo/bookconnect_booking_demo.xml",
     ],
+    "assets": {
+        "web.assets_tests": [
+            "bookconnect_therapy/static/src/tours/**/*",
+        ],
+    },
 }

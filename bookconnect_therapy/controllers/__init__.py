@@ -2,3 +2,4 @@ from . import call_events
 from . import videocall
 from . import stripe
 from . import balance
+from . import portal

@@ -17,3 +17,4 @@ from . import payment_provider
 from . import payment_transaction
 from . import bookconnect_collector
 from . import res_config_settings
+from . import bookconnect_booking

@@ -74,3 +74,51 @@ class ResCompany(models.Model):
                             error=exc,
                         )
                     ) from exc
+
+    # ------------------------------------------------------------------
+    # Online booking
+    # ------------------------------------------------------------------
+
+    bookconnect_booking_slot_minutes = fields.Integer(
+        "Online booking: session length (min)", default=50
+    )
+    bookconnect_booking_buffer_minutes = fields.Integer(
+        "Online booking: buffer between sessions (min)",
+        default=10,
+        help="Kept free before and after every session and busy event of the therapist.",
+    )
+    bookconnect_booking_notice_hours = fields.Integer(
+        "Online booking: minimum notice (h)",
+        default=2,
+        help="Clients cannot book a slot starting sooner than this.",
+    )
+    bookconnect_booking_horizon_days = fields.Integer(
+        "Online booking: days ahead", default=14, help="How far ahead clients can book."
+    )
+    bookconnect_booking_new_clients = fields.Boolean(
+        "Online booking: new clients",
+        default=True,
+        help="Visitors without an account can book: they give their name and email and get a "
+        "client account.",
+    )
+
+    @api.constrains(
+        "bookconnect_booking_slot_minutes",
+        "bookconnect_booking_buffer_minutes",
+        "bookconnect_booking_notice_hours",
+        "bookconnect_booking_horizon_days",
+    )
+    def _check_bookconnect_booking(self):
+        for company in self:
+            if not (
+                5 <= company.bookconnect_booking_slot_minutes <= 720
+                and 0 <= company.bookconnect_booking_buffer_minutes <= 240
+                and company.bookconnect_booking_notice_hours >= 0
+                and 1 <= company.bookconnect_booking_horizon_days <= 366
+            ):
+                raise ValidationError(
+                    _(
+                        "Online booking: sessions last 5 to 720 minutes, the buffer is 0 to 240 "
+                        "minutes, the notice is not negative and clients book 1 to 366 days ahead."
+                    )
+                )

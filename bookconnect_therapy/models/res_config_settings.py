@@ -28,3 +28,18 @@ class ResConfigSettings(models.TransientModel):
     bookconnect_payment_reminder_days = fields.Char(
         related="company_id.bookconnect_payment_reminder_days", readonly=False
     )
+    bookconnect_booking_slot_minutes = fields.Integer(
+        related="company_id.bookconnect_booking_slot_minutes", readonly=False
+    )
+    bookconnect_booking_buffer_minutes = fields.Integer(
+        related="company_id.bookconnect_booking_buffer_minutes", readonly=False
+    )
+    bookconnect_booking_notice_hours = fields.Integer(
+        related="company_id.bookconnect_booking_notice_hours", readonly=False
+    )
+    bookconnect_booking_horizon_days = fields.Integer(
+        related="company_id.bookconnect_booking_horizon_days", readonly=False
+    )
+    bookconnect_booking_new_clients = fields.Boolean(
+        related="company_id.bookconnect_booking_new_clients", readonly=False
+    )

@@ -11,3 +11,6 @@ from . import test_webhook
 from . import test_cancellation
 from . import test_balance
 from . import test_access_matrix
+from . import test_core_slots
+from . import test_portal
+from . import test_booking

@@ -1,0 +1,496 @@
+from collections import OrderedDict
+from datetime import datetime, timedelta
+
+import pytz
+from werkzeug.exceptions import NotFound
+from werkzeug.urls import url_encode
+
+from odoo import _, fields, http
+from odoo.exceptions import AccessError, MissingError, UserError, ValidationError
+from odoo.http import request
+from odoo.tools import format_amount, format_datetime
+
+from odoo.addons.payment.controllers.portal import PaymentPortal
+from odoo.addons.portal.controllers.portal import CustomerPortal
+from odoo.addons.portal.controllers.portal import pager as portal_pager
+
+from ..models.bookconnect_booking import SlotTaken
+
+SESSION_MODEL = "bookconnect.therapy.session"
+OPEN_STATES = ("scheduled", "in_progress")
+STATE_BADGES = {
+    "scheduled": "text-bg-info",
+    "in_progress": "text-bg-primary",
+    "done": "text-bg-secondary",
+    "invoiced": "text-bg-warning",
+    "paid": "text-bg-success",
+    "cancelled": "text-bg-light",
+    "late_cancelled": "text-bg-danger",
+    "no_show": "text-bg-danger",
+}
+PAYMENT_BADGES = {
+    "paid": "text-bg-success",
+    "in_payment": "text-bg-info",
+    "partial": "text-bg-warning",
+    "not_paid": "text-bg-warning",
+    "reversed": "text-bg-light",
+}
+CARD_RETURN_KEY = "bookconnect_card_return"
+
+
+class TherapyPortal(CustomerPortal):
+    """The client's side: My sessions (list, detail, join, pay, cancel) and online booking."""
+
+    # ------------------------------------------------------------------
+    # Helpers
+    # ------------------------------------------------------------------
+
+    def _bookconnect_tz(self):
+        """The client's time zone: their own, else their browser's, else the company's."""
+        user = request.env.user
+        candidates = [] if user._is_public() else [user.tz]
+        # sudo: the company's own contact is not readable by every visitor
+        candidates += [request.cookies.get("tz"), request.env.company.sudo().partner_id.tz]
+        return next((tz for tz in candidates if tz in pytz.all_timezones_set), "UTC")
+
+    def _bookconnect_formatter(self, tz):
+        """``fmt(value, pattern)``: a naive UTC datetime in ``tz``, with a babel pattern."""
+
+        def fmt(value, pattern="EEE d MMM y, HH:mm"):
+            if not value:
+                return ""
+            return format_datetime(request.env, value, tz=tz, dt_format=pattern)
+
+        return fmt
+
+    def _bookconnect_display_values(self):
+        """Values every therapy portal page uses to show times, states and payment states."""
+        tz = self._bookconnect_tz()
+        env = request.env
+        return {
+            "tz": tz,
+            "fmt": self._bookconnect_formatter(tz),
+            "state_badges": STATE_BADGES,
+            "payment_badges": PAYMENT_BADGES,
+            "state_labels": dict(env[SESSION_MODEL]._fields["state"]._description_selection(env)),
+            "payment_labels": dict(
+                env["account.move"]._fields["payment_state"]._description_selection(env)
+            ),
+        }
+
+    def _bookconnect_sessions_domain(self):
+        # Explicit even though record rules restrict portal users: a therapist opening their
+        # own portal must see the sessions they attend as a client, not those they run.
+        return [("partner_id", "=", request.env.user.partner_id.id)]
+
+    def _bookconnect_invoice(self, session_sudo):
+        """The posted customer invoice of a session (its own, else its latest), or empty."""
+        invoices = (session_sudo.invoice_id | session_sudo.invoice_ids).filtered(
+            lambda move: move.state == "posted" and move.move_type == "out_invoice"
+        )
+        if session_sudo.invoice_id in invoices:
+            return session_sudo.invoice_id
+        return invoices.sorted("id")[-1:] if invoices else invoices
+
+    def _bookconnect_is_client(self, session_sudo):
+        """Whether the signed-in user is the session's client (not merely a token holder)."""
+        user = request.env.user
+        return not user._is_public() and session_sudo.partner_id == user.partner_id
+
+    def _bookconnect_join_state(self, session_sudo):
+        """``{"url", "open", "opens_at", "over"}``: the call opens some minutes before the
+        start and stays open until the end (or while the call is still running)."""
+        before = timedelta(minutes=session_sudo.company_id.bookconnect_join_before_minutes)
+        opens_at = session_sudo.start - before
+        now = fields.Datetime.now()
+        is_open = (
+            session_sudo.state in OPEN_STATES
+            and now >= opens_at
+            and (now <= session_sudo.stop or session_sudo.state == "in_progress")
+        )
+        return {
+            "url": session_sudo.videocall_url,
+            "open": is_open and bool(session_sudo.videocall_url),
+            "opens_at": opens_at,
+            "over": session_sudo.state not in OPEN_STATES or now > session_sudo.stop,
+        }
+
+    def _bookconnect_policy_summary(self, policy):
+        # The plain-words summary arrives with the billing policies; pages work without it.
+        if not (policy and hasattr(policy, "_client_summary")):
+            return False
+        summary = policy._client_summary()
+        if isinstance(summary, (list, tuple)):
+            summary = "\n".join(str(line) for line in summary)
+        return summary
+
+    # ------------------------------------------------------------------
+    # My home
+    # ------------------------------------------------------------------
+
+    def _prepare_home_portal_values(self, counters):
+        values = super()._prepare_home_portal_values(counters)
+        if "bookconnect_session_count" in counters:
+            Session = request.env[SESSION_MODEL]
+            values["bookconnect_session_count"] = (
+                Session.search_count(self._bookconnect_sessions_domain())
+                if Session.has_access("read")
+                else 0
+            )
+        return values
+
+    # ------------------------------------------------------------------
+    # My sessions
+    # ------------------------------------------------------------------
+
+    def _bookconnect_searchbar_sortings(self):
+        return {
+            "date": {"label": _("Date"), "order": "start desc, id desc"},
+            "state": {"label": _("Status"), "order": "state, start desc, id desc"},
+        }
+
+    def _bookconnect_searchbar_filters(self):
+        now = fields.Datetime.now()
+        return OrderedDict(
+            [
+                ("all", {"label": _("All"), "domain": []}),
+                (
+                    "upcoming",
+                    {
+                        "label": _("Upcoming"),
+                        "domain": [("state", "in", OPEN_STATES), ("stop", ">=", now)],
+                    },
+                ),
+                (
+                    "past",
+                    {
+                        "label": _("Past and cancelled"),
+                        "domain": ["|", ("state", "not in", OPEN_STATES), ("stop", "<", now)],
+                    },
+                ),
+            ]
+        )
+
+    @http.route(
+        ["/my/sessions", "/my/sessions/page/<int:page>"], type="http", auth="user", website=True
+    )
+    def portal_my_sessions(self, page=1, sortby=None, filterby=None, **kw):
+        values = self._prepare_portal_layout_values()
+        Session = request.env[SESSION_MODEL]
+        sortings = self._bookconnect_searchbar_sortings()
+        filters = self._bookconnect_searchbar_filters()
+        sortby = sortby if sortby in sortings else "date"
+        filterby = filterby if filterby in filters else "all"
+        order = sortings[sortby]["order"]
+        if filterby == "upcoming" and sortby == "date":
+            order = "start asc, id asc"  # what comes next first
+        domain = self._bookconnect_sessions_domain() + filters[filterby]["domain"]
+        can_read = Session.has_access("read")
+        total = Session.search_count(domain) if can_read else 0
+        pager = portal_pager(
+            url="/my/sessions",
+            url_args={"sortby": sortby, "filterby": filterby},
+            total=total,
+            page=page,
+            step=self._items_per_page,
+        )
+        sessions = (
+            Session.search(domain, order=order, limit=self._items_per_page, offset=pager["offset"])
+            if can_read
+            else Session
+        )
+        request.session["my_sessions_history"] = sessions.ids[:100]
+        next_session = (
+            Session.search(
+                self._bookconnect_sessions_domain() + filters["upcoming"]["domain"],
+                order="start asc, id asc",
+                limit=1,
+            )
+            if can_read
+            else Session
+        )
+        # sudo for display only: the searches above ran with the client's own rights.
+        sessions_sudo = sessions.sudo()
+        values.update(self._bookconnect_display_values())
+        values.update(
+            {
+                "page_name": "bookconnect_session",
+                "default_url": "/my/sessions",
+                "sessions": sessions_sudo,
+                "invoices": {s.id: self._bookconnect_invoice(s) for s in sessions_sudo},
+                "next_session": next_session.sudo(),
+                "next_join": next_session and self._bookconnect_join_state(next_session.sudo()),
+                "pager": pager,
+                "searchbar_sortings": sortings,
+                "sortby": sortby,
+                "searchbar_filters": filters,
+                "filterby": filterby,
+            }
+        )
+        return request.render("bookconnect_therapy.portal_my_sessions", values)
+
+    def _bookconnect_session_page_values(self, session_sudo, access_token, **kwargs):
+        is_client = self._bookconnect_is_client(session_sudo)
+        invoice = self._bookconnect_invoice(session_sudo)
+        upcoming = session_sudo.state == "scheduled" and session_sudo.stop > fields.Datetime.now()
+        values = {
+            **self._bookconnect_display_values(),
+            "page_name": "bookconnect_session",
+            "therapy_session": session_sudo,
+            "is_client": is_client,
+            "join": self._bookconnect_join_state(session_sudo),
+            "session_invoice": invoice,
+            "invoice_url": invoice.get_portal_url() if invoice else False,
+            "invoice_to_pay": bool(invoice) and invoice._has_to_be_paid(),
+            "requirements": session_sudo._booking_requirements() if is_client and upcoming else [],
+            "policy_summary": self._bookconnect_policy_summary(session_sudo.policy_id),
+            "can_cancel": is_client and session_sudo.state == "scheduled",
+            "booked": kwargs.get("booked"),
+            "cancelled": kwargs.get("cancelled"),
+        }
+        return self._get_page_view_values(
+            session_sudo, access_token, values, "my_sessions_history", False, **kwargs
+        )
+
+    @http.route(["/my/sessions/<int:session_id>"], type="http", auth="public", website=True)
+    def portal_my_session(self, session_id, access_token=None, **kw):
+        try:
+            session_sudo = self._document_check_access(SESSION_MODEL, session_id, access_token)
+        except (AccessError, MissingError):
+            return request.redirect("/my")
+        values = self._bookconnect_session_page_values(session_sudo, access_token, **kw)
+        if (
+            request.session.get(CARD_RETURN_KEY) == session_sudo.access_url
+            and "card" not in values["requirements"]
+        ):
+            request.session.pop(CARD_RETURN_KEY)
+        return request.render("bookconnect_therapy.portal_my_session", values)
+
+    def _bookconnect_client_session(self, session_id):
+        """The signed-in client's own session (their rights checked), or raise NotFound."""
+        session = request.env[SESSION_MODEL].browse(session_id).exists()
+        if not session or not session.has_access("read"):
+            raise NotFound()
+        if session.sudo().partner_id != request.env.user.partner_id:
+            raise NotFound()
+        return session
+
+    @http.route(
+        ["/my/sessions/<int:session_id>/cancel"],
+        type="http",
+        auth="user",
+        website=True,
+        methods=["GET", "POST"],
+    )
+    def portal_my_session_cancel(self, session_id, confirm_late=None, **kw):
+        """GET: what cancelling now costs; POST: cancel, if the outcome is still the one shown."""
+        session = self._bookconnect_client_session(session_id)
+        session_sudo = session.sudo()
+        if session_sudo.state != "scheduled":
+            return request.redirect(session_sudo.access_url)
+        preview = session_sudo._cancellation_preview()
+        if request.httprequest.method == "POST":
+            # The free window may close between the confirm page and the click: never charge
+            # a fee the client was not shown.
+            if preview["late"] == (confirm_late == "1"):
+                try:
+                    session.action_client_cancel()
+                except UserError as exc:
+                    kw["error"] = str(exc)
+                else:
+                    return request.redirect(f"{session_sudo.access_url}?cancelled=1")
+            else:
+                kw["changed"] = True
+        values = self._prepare_portal_layout_values()
+        values.update(self._bookconnect_display_values())
+        values.update(
+            {
+                "page_name": "bookconnect_session",
+                "therapy_session": session_sudo,
+                "cancel_page": True,
+                "preview": preview,
+                "fee_text": format_amount(request.env, preview["fee"], preview["currency"]),
+                "changed": kw.get("changed"),
+                "error": kw.get("error"),
+                "policy_summary": self._bookconnect_policy_summary(session_sudo.policy_id),
+            }
+        )
+        return request.render("bookconnect_therapy.portal_my_session_cancel", values)
+
+    @http.route(["/my/sessions/<int:session_id>/card"], type="http", auth="user", website=True)
+    def portal_my_session_card(self, session_id, **kw):
+        """Send the client to save a card, with a way back to this session afterwards."""
+        session = self._bookconnect_client_session(session_id)
+        request.session[CARD_RETURN_KEY] = session.sudo().access_url
+        return request.redirect("/my/payment_method")
+
+    # ------------------------------------------------------------------
+    # Booking
+    # ------------------------------------------------------------------
+
+    def _bookconnect_booking_values(self, therapist=None):
+        values = self._prepare_portal_layout_values()
+        values.update(self._bookconnect_display_values())
+        values.update(
+            {
+                "page_name": "bookconnect_booking",
+                "therapist": therapist,
+                "slug": request.env["ir.http"]._slug,
+                "is_public": request.env.user._is_public(),
+                "confirm_url": lambda therapist, start: (
+                    f"/book/{request.env['ir.http']._slug(therapist)}/confirm?"
+                    + url_encode({"start": fields.Datetime.to_string(start)})
+                ),
+            }
+        )
+        return values
+
+    def _bookconnect_parse_start(self, value):
+        """A slot start from a form (``YYYY-MM-DD HH:MM:SS`` or ISO, naive UTC), or None."""
+        try:
+            start = datetime.fromisoformat((value or "").strip())
+        except ValueError:
+            return None
+        return start if start.tzinfo is None else None
+
+    @http.route(["/book"], type="http", auth="public", website=True)
+    def book_therapists(self, **kw):
+        Booking = request.env["bookconnect.booking"]
+        therapists = Booking._bookable_therapists()
+        values = self._bookconnect_booking_values()
+        values.update(
+            {
+                "therapists": therapists,
+                "first_slots": {t.id: next(iter(Booking._free_slots(t)), None) for t in therapists},
+            }
+        )
+        return request.render("bookconnect_therapy.booking_therapists", values)
+
+    @http.route(["/book/<string:therapist_slug>"], type="http", auth="public", website=True)
+    def book_slots(self, therapist_slug, **kw):
+        Booking = request.env["bookconnect.booking"]
+        therapist = Booking._therapist_from_slug(therapist_slug)
+        if not therapist:
+            raise NotFound()
+        values = self._bookconnect_booking_values(therapist)
+        fmt = values["fmt"]
+        days = OrderedDict()
+        for start, stop in Booking._free_slots(therapist):
+            days.setdefault(fmt(start, "EEEE d MMMM"), []).append((start, stop))
+        partner = request.env.user.partner_id
+        preview = self._bookconnect_preview_session(therapist, partner)
+        values.update(
+            {
+                "days": days,
+                "taken": kw.get("taken"),
+                "policy_summary": self._bookconnect_policy_summary(preview.policy_id),
+            }
+        )
+        return request.render("bookconnect_therapy.booking_slots", values)
+
+    def _bookconnect_preview_session(self, therapist, partner, start=None):
+        """An unsaved session showing the policy, price and duration a booking would get."""
+        company = therapist.company_id
+        start = start or fields.Datetime.now().replace(microsecond=0)
+        return (
+            request.env[SESSION_MODEL]
+            .sudo()
+            .new(
+                {
+                    "therapist_id": therapist.id,
+                    "partner_id": partner.id if not request.env.user._is_public() else False,
+                    "company_id": company.id,
+                    "start": start,
+                    "stop": start + timedelta(minutes=company.bookconnect_booking_slot_minutes),
+                }
+            )
+        )
+
+    @http.route(
+        ["/book/<string:therapist_slug>/confirm"],
+        type="http",
+        auth="public",
+        website=True,
+        methods=["GET", "POST"],
+    )
+    def book_confirm(self, therapist_slug, start=None, **post):
+        Booking = request.env["bookconnect.booking"]
+        therapist = Booking._therapist_from_slug(therapist_slug)
+        if not therapist:
+            raise NotFound()
+        slots_url = f"/book/{request.env['ir.http']._slug(therapist)}"
+        start_dt = self._bookconnect_parse_start(start)
+        if not start_dt:
+            return request.redirect(slots_url)
+        is_public = request.env.user._is_public()
+        new_clients = therapist.company_id.bookconnect_booking_new_clients
+        error = None
+        if request.httprequest.method == "POST":
+            if is_public and not new_clients:
+                raise NotFound()
+            try:
+                with request.env.cr.savepoint():
+                    if is_public:
+                        user = Booking._signup_client(
+                            post.get("name"),
+                            post.get("email"),
+                            post.get("password"),
+                            tz=request.cookies.get("tz"),
+                        )
+                    else:
+                        user = request.env.user
+                    session_sudo = Booking._book(therapist, user.partner_id, start_dt)
+            except SlotTaken:
+                return request.redirect(f"{slots_url}?taken=1")
+            except (UserError, ValidationError) as exc:
+                error = exc.args[0] if exc.args else str(exc)
+            else:
+                if is_public:
+                    # authenticate() looks the new account up in a cursor of its own.
+                    request.env.cr.commit()
+                    request.session.authenticate(
+                        request.db,
+                        {"login": user.login, "password": post.get("password"), "type": "password"},
+                    )
+                return request.redirect(f"{session_sudo.access_url}?booked=1")
+        if not any(s == start_dt for s, _stop in Booking._free_slots(therapist)):
+            return request.redirect(f"{slots_url}?taken=1")
+        preview = self._bookconnect_preview_session(
+            therapist, request.env.user.partner_id, start_dt
+        )
+        policy = preview.policy_id
+        values = self._bookconnect_booking_values(therapist)
+        values.update(
+            {
+                "start": start_dt,
+                "stop": preview.stop,
+                "duration": preview.duration,
+                "preview": preview,
+                "price_text": (
+                    format_amount(request.env, preview.estimated_amount, preview.currency_id)
+                    if policy
+                    else False
+                ),
+                "free_until": (
+                    start_dt - timedelta(hours=policy.free_cancel_hours) if policy else False
+                ),
+                "policy_summary": self._bookconnect_policy_summary(policy),
+                "new_clients": new_clients,
+                "error": error,
+                "form": post,
+                "login_url": "/web/login?"
+                + url_encode({"redirect": f"{slots_url}/confirm?{url_encode({'start': start})}"}),
+                "slots_url": slots_url,
+            }
+        )
+        return request.render("bookconnect_therapy.booking_confirm", values)
+
+
+class TherapyPaymentPortal(PaymentPortal):
+    def _get_extra_payment_form_values(self, **kwargs):
+        """On the saved-cards page, offer the way back to the booking that asked for a card."""
+        values = super()._get_extra_payment_form_values(**kwargs)
+        return_url = request.session.get(CARD_RETURN_KEY)
+        if return_url and request.httprequest.path == "/my/payment_method":
+            values["bookconnect_return_url"] = return_url
+        return values

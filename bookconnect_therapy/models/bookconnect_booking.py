@@ -1,0 +1,277 @@
+from datetime import datetime, time, timedelta
+
+import pytz
+
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError
+from odoo.tools import SQL, email_normalize
+
+from odoo.addons.auth_signup.models.res_partner import SignupError
+
+from ..core import free_slots
+
+CANCELLED_STATES = ("cancelled", "late_cancelled")
+# Slot starts fall on quarter hours (in every time zone whose offset is whole quarter hours).
+SLOT_GRID = timedelta(minutes=15)
+MIN_PASSWORD_LENGTH = 8
+
+
+class SlotTaken(UserError):
+    """The time asked for is no longer offered: someone booked it meanwhile, or it never was."""
+
+
+class BookconnectBooking(models.AbstractModel):
+    _name = "bookconnect.booking"
+    _description = "Online booking of therapy sessions"
+
+    # ------------------------------------------------------------------
+    # Who and when
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _bookable_therapists(self):
+        """Therapists who take online bookings (sudo: the booking pages are public)."""
+        group = self.env.ref("bookconnect_therapy.group_therapist")
+        return (
+            self.env["res.users"]
+            .sudo()
+            .search(
+                [
+                    ("bookconnect_bookable", "=", True),
+                    ("groups_id", "in", group.id),
+                    ("share", "=", False),
+                ],
+                order="name, id",
+            )
+        )
+
+    @api.model
+    def _therapist_from_slug(self, value):
+        """The bookable therapist named by ``value`` (``name-id`` or ``id``), else empty."""
+        _name, therapist_id = self.env["ir.http"]._unslug(value or "")
+        if not therapist_id:
+            return self.env["res.users"]
+        return self._bookable_therapists().filtered(lambda user: user.id == therapist_id)
+
+    @api.model
+    def _booking_window(self, therapist, now=None):
+        """``(not_before, not_after)`` of the slots offered now (naive UTC), per the settings."""
+        company = therapist.company_id
+        now = (now or fields.Datetime.now()).replace(microsecond=0)
+        return (
+            now + timedelta(hours=company.bookconnect_booking_notice_hours),
+            now + timedelta(days=company.bookconnect_booking_horizon_days),
+        )
+
+    @api.model
+    def _working_intervals(self, therapist, start, end):
+        """The therapist's working time between two naive UTC datetimes, as naive UTC pairs.
+
+        Working hours are the therapist's own (``resource_calendar_id``), else the company's;
+        the calendar's leaves and public holidays are left out.
+        """
+        therapist = therapist.sudo()
+        calendar = therapist.resource_calendar_id or therapist.company_id.resource_calendar_id
+        if not calendar:
+            return []
+        resource = therapist.resource_ids.filtered(lambda r: r.calendar_id == calendar)[:1]
+        # A resource carries its own time zone; without one, the therapist works in theirs.
+        tz = None if resource else pytz.timezone(therapist.tz or calendar.tz or "UTC")
+        intervals = calendar._work_intervals_batch(
+            pytz.utc.localize(start), pytz.utc.localize(end), resources=resource or None, tz=tz
+        )[resource.id]
+        return [
+            (
+                lo.astimezone(pytz.utc).replace(tzinfo=None),
+                hi.astimezone(pytz.utc).replace(tzinfo=None),
+            )
+            for lo, hi, _records in intervals
+        ]
+
+    @api.model
+    def _busy_intervals(self, therapist, start, end):
+        """When the therapist is taken between ``start`` and ``end`` (naive UTC): their
+        sessions that are not cancelled, and calendar events they attend shown as busy."""
+        therapist = therapist.sudo()
+        partner = therapist.partner_id
+        sessions = (
+            self.env["bookconnect.therapy.session"]
+            .sudo()
+            .search(
+                [
+                    ("therapist_id", "=", therapist.id),
+                    ("state", "not in", CANCELLED_STATES),
+                    ("start", "<", end),
+                    ("stop", ">", start),
+                ]
+            )
+        )
+        busy = [(session.start, session.stop) for session in sessions]
+        # All-day events are stored from 08:00 to 18:00 of their days: look a day wider.
+        events = (
+            self.env["calendar.event"]
+            .sudo()
+            .search(
+                [
+                    ("partner_ids", "in", partner.id),
+                    ("show_as", "=", "busy"),
+                    ("start", "<", end + timedelta(days=1)),
+                    ("stop", ">", start - timedelta(days=1)),
+                ]
+            )
+        )
+        tz = pytz.timezone(therapist.tz or "UTC")
+        for event in events:
+            declined = event.attendee_ids.filtered(
+                lambda a: a.partner_id == partner and a.state == "declined"
+            )
+            if declined:
+                continue
+            if event.allday:
+                day_start = tz.localize(datetime.combine(event.start_date, time.min))
+                day_end = tz.localize(
+                    datetime.combine(event.stop_date + timedelta(days=1), time.min)
+                )
+                busy.append(
+                    (
+                        day_start.astimezone(pytz.utc).replace(tzinfo=None),
+                        day_end.astimezone(pytz.utc).replace(tzinfo=None),
+                    )
+                )
+            else:
+                busy.append((event.start, event.stop))
+        return busy
+
+    @api.model
+    def _free_slots(self, therapist, now=None):
+        """The slots clients can book with ``therapist`` now: ``[(start, stop)]`` naive UTC."""
+        company = therapist.sudo().company_id
+        not_before, not_after = self._booking_window(therapist, now)
+        length = timedelta(minutes=company.bookconnect_booking_slot_minutes)
+        buffer = timedelta(minutes=company.bookconnect_booking_buffer_minutes)
+        working = self._working_intervals(therapist, not_before, not_after)
+        if not working:
+            return []
+        busy = self._busy_intervals(therapist, not_before - buffer, not_after + buffer)
+        return free_slots(
+            working,
+            busy,
+            length,
+            buffer=buffer,
+            align=SLOT_GRID,
+            not_before=not_before,
+            not_after=not_after,
+        )
+
+    # ------------------------------------------------------------------
+    # Booking
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _lock_therapist(self, therapist):
+        """Serialise the bookings of one therapist.
+
+        Odoo's transactions are REPEATABLE READ: a transaction that only waited for a lock would
+        still read the snapshot it started with and miss the session its rival just committed.
+        Writing the therapist's row instead makes PostgreSQL refuse the second writer with a
+        serialisation failure once the first commits; Odoo retries that request (or job) from
+        the start with a fresh snapshot, which then sees the slot taken.
+        """
+        self.env.cr.execute(
+            SQL(
+                "UPDATE res_users SET bookconnect_booking_seq = "
+                "COALESCE(bookconnect_booking_seq, 0) + 1 WHERE id = %s",
+                therapist.id,
+            ),
+            log_exceptions=False,
+        )
+        therapist.invalidate_recordset(["bookconnect_booking_seq"])
+
+    @api.model
+    def _book(self, therapist, partner, start, now=None):
+        """Book the slot starting at ``start`` (naive UTC) with ``therapist`` for ``partner``.
+
+        :return: the new session (sudo), scheduled.
+        :raise SlotTaken: the slot is not (or no longer) offered.
+        :raise UserError: the client already has a session at that time.
+        """
+        therapist = therapist.sudo()
+        self._lock_therapist(therapist)
+        slot = next((s for s in self._free_slots(therapist, now) if s[0] == start), None)
+        if not slot:
+            raise SlotTaken(
+                _(
+                    "Sorry, this time with %(therapist)s is no longer available: it was just "
+                    "booked. Please choose another time.",
+                    therapist=therapist.name,
+                )
+            )
+        Session = self.env["bookconnect.therapy.session"].sudo()
+        clash = Session.search_count(
+            [
+                ("partner_id", "=", partner.id),
+                ("state", "not in", CANCELLED_STATES),
+                ("start", "<", slot[1]),
+                ("stop", ">", slot[0]),
+            ],
+            limit=1,
+        )
+        if clash:
+            raise UserError(_("You already have a session at that time."))
+        session = Session.create(
+            {
+                "therapist_id": therapist.id,
+                "partner_id": partner.id,
+                "company_id": therapist.company_id.id,
+                "start": slot[0],
+                "stop": slot[1],
+                "channel": "video",
+            }
+        )
+        session.message_post(
+            body=_("Booked online by %(client)s.", client=partner.name),
+            author_id=partner.id,
+        )
+        return session
+
+    @api.model
+    def _signup_client(self, name, email, password, tz=None):
+        """Create the client account of a visitor who books online.
+
+        A new contact is always created: attaching the account to an existing contact with the
+        same email would hand that contact's sessions and invoices to whoever typed the address.
+
+        :return: the new portal user (sudo).
+        :raise UserError: on a missing name, an invalid email, a short password, or an email
+            that already has an account.
+        """
+        name = (name or "").strip()
+        login = email_normalize(email or "")
+        if not name:
+            raise UserError(_("Please enter your name."))
+        if not login:
+            raise UserError(_("Please enter a valid email address."))
+        if len(password or "") < MIN_PASSWORD_LENGTH:
+            raise UserError(
+                _(
+                    "Choose a password of at least %(count)s characters.",
+                    count=MIN_PASSWORD_LENGTH,
+                )
+            )
+        Users = self.env["res.users"].sudo().with_context(active_test=False)
+        if Users.search_count(
+            ["|", ("login", "=ilike", login), ("email", "=ilike", login)], limit=1
+        ):
+            raise UserError(
+                _("An account already exists for %(email)s: sign in to book.", email=login)
+            )
+        partner_values = {"name": name, "email": login}
+        if tz in pytz.all_timezones_set:
+            partner_values["tz"] = tz
+        partner = self.env["res.partner"].sudo().create(partner_values)
+        try:
+            return Users.with_context(no_reset_password=True)._signup_create_user(
+                {"login": login, "name": name, "partner_id": partner.id, "password": password}
+            )
+        except SignupError as exc:
+            raise UserError(_("Your account could not be created: %(error)s", error=exc)) from exc
