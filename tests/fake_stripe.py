@@ -14,7 +14,10 @@ bound to 127.0.0.1 only, with a thin layer that makes it answer as Stripe does t
 - ``Idempotency-Key`` is honoured: a POST repeated with the same key and parameters gets the
   first answer again (``Idempotent-Replayed: true``) instead of acting twice;
 - ``/v1/webhook_endpoints`` registers where signed events go; a SetupIntent that succeeds
-  attaches its card to the customer; captures report ``amount_received``/``amount_captured``.
+  attaches its card to the customer; captures report ``amount_received``/``amount_captured``;
+  charges carry their payment's description; as at the API version Odoo pins (2019-05-16), what
+  a partial capture leaves and a cancelled authorization are refunds of the charge, and every
+  refund raises ``charge.refunded``.
 
 Test controls under ``/_test/`` (no key needed): fault injection (the next N requests to an
 endpoint answer an error, hang, or drop the connection, before or after the fake acted), the
@@ -56,7 +59,7 @@ EXTRA_PARAMS = {
     ),
     "SetupIntent": ("description", "mandate_data", "payment_method_options", "return_url"),
 }
-WEBHOOK_AGE_LIMIT = 300
+CANCEL_ROUTE = "/v1/payment_intents/{id}/cancel"
 
 
 def sign(payload, secret, timestamp=None):
@@ -78,6 +81,7 @@ class _State:
         self.events = []
         self.endpoints = {}
         self.idempotent = {}
+        self.in_flight = set()
         self.auto_deliver = False
         self.deliveries = set()
 
@@ -113,12 +117,52 @@ def _patch_localstripe(state):
             error = exc.body["error"]
             error.update(
                 type="card_error",
-                decline_code=error.get("code"),
+                decline_code="generic_decline",
                 payment_intent=self._export(),
             )
             raise
 
     payment_intent._report_failure = _report_failure
+
+    create_charge = payment_intent._create_charge
+
+    def _create_charge(self, on_failure_now):
+        # The charge has its payment's description on Stripe (the merchant reference).
+        try:
+            create_charge(self, on_failure_now)
+        finally:
+            if self.latest_charge is not None:
+                self.latest_charge.description = self.description
+
+    payment_intent._create_charge = _create_charge
+
+    refund_init = resources.Refund.__init__
+
+    def _refund_init(self, *args, **kwargs):
+        # Every refund, including the one Stripe makes for what a partial capture leaves (at
+        # the API version Odoo pins, 2019-05-16), is announced by a charge.refunded event.
+        refund_init(self, *args, **kwargs)
+        charge = resources.Charge._api_retrieve(self.charge)
+        resources.schedule_webhook(resources.Event("charge.refunded", charge))
+
+    resources.Refund.__init__ = _refund_init
+
+    cancel = payment_intent._api_cancel.__func__
+
+    def _api_cancel(cls, id, **kwargs):
+        intent = cancel(cls, id, **kwargs)
+        charge = intent.latest_charge
+        if charge is not None and charge.status == "succeeded" and not charge.captured:
+            # At Odoo's API version, Stripe refunds a cancelled authorization in full.
+            resources.Refund(charge=charge.id, amount=charge.amount)
+        return intent
+
+    payment_intent._api_cancel = classmethod(_api_cancel)
+    # localstripe's routes hold the methods themselves, bound when its classes were defined.
+    resources.extra_apis[:] = [
+        (method, url, payment_intent._api_cancel if url == CANCEL_ROUTE else func)
+        for method, url, func in resources.extra_apis
+    ]
 
     attach = resources.SetupIntent._attach_pm
 
@@ -181,11 +225,12 @@ async def _deliver(state, event, url=None, secret=None, delay=0):
         ]
     )
     results = []
-    async with aiohttp.ClientSession() as session:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as session:
         for target, key in targets:
             headers = {
                 "Content-Type": "application/json; charset=utf-8",
-                "Stripe-Signature": sign(payload, key, event.created),
+                # Each delivery attempt is signed at the time it is made, as Stripe does.
+                "Stripe-Signature": sign(payload, key),
             }
             try:
                 async with session.post(target, data=payload, headers=headers) as response:
@@ -196,14 +241,26 @@ async def _deliver(state, event, url=None, secret=None, delay=0):
 
 
 def _params(text):
-    return {key: value for key, value in parse_qsl(text, keep_blank_values=True) if key != "key"}
+    """Form parameters as a dict; a repeated key (``enabled_events[]``) gives a list."""
+    params = {}
+    for key, value in parse_qsl(text, keep_blank_values=True):
+        if key == "key":  # Stripe.js sends the publishable key along
+            continue
+        if key in params:
+            previous = params[key]
+            params[key] = [*previous, value] if isinstance(previous, list) else [previous, value]
+        else:
+            params[key] = value
+    return params
 
 
 def build_app(state):
     from aiohttp import web
+
+    # Before the server module is imported: it binds its routes to the resources' methods.
+    resources = _patch_localstripe(state)
     from localstripe import server
 
-    resources = _patch_localstripe(state)
     app = server.app
 
     def fault_for(request, stage):
@@ -224,6 +281,7 @@ def build_app(state):
             await asyncio.sleep(fault["sleep"])
         if fault["drop"]:
             # The client sees the connection close without an answer.
+            entry["dropped"] = True
             request.transport.close()
             raise asyncio.CancelledError
         if fault["status"]:
@@ -261,48 +319,63 @@ def build_app(state):
             if response is not None:
                 entry["status"] = response.status
                 return response
-        if key and key in state.idempotent:
-            first = state.idempotent[key]
-            if (first["method"], first["path"], first["params"]) != (
-                request.method,
-                request.path,
-                params,
-            ):
-                entry["status"] = 400
-                return web.json_response(
-                    {
-                        "error": {
-                            "type": "idempotency_error",
-                            "message": "Keys for idempotent requests can only be used with the "
-                            "same parameters they were first used with.",
-                        }
-                    },
-                    status=400,
-                )
-            entry["status"], entry["replayed"] = first["status"], True
-            return web.Response(
-                body=first["body"],
-                status=first["status"],
-                content_type="application/json",
-                headers={"Idempotent-Replayed": "true"},
+        if key:
+            refusal = idempotency_refusal(key, request, params)
+            if refusal is not None:
+                entry["status"], entry["replayed"] = refusal.status, refusal.status < 400
+                return refusal
+            state.in_flight.add(key)
+        try:
+            response = await handler(request)
+            entry["status"] = response.status
+            if key and isinstance(response, web.Response):
+                state.idempotent[key] = {
+                    "method": request.method,
+                    "path": request.path,
+                    "params": params,
+                    "status": response.status,
+                    "body": response.body,
+                }
+            fault = fault_for(request, "after")
+            if fault:
+                replaced = await apply(fault, request, entry)
+                if replaced is not None:
+                    entry["status"] = replaced.status
+                    return replaced
+            return response
+        finally:
+            state.in_flight.discard(key)
+
+    def idempotency_error(status, message):
+        return web.json_response(
+            {"error": {"type": "idempotency_error", "message": message}}, status=status
+        )
+
+    def idempotency_refusal(key, request, params):
+        """Stripe's answer to a key already used: the first answer again, or an error."""
+        if key in state.in_flight:
+            return idempotency_error(
+                409, "There is currently another in-progress request using this key."
             )
-        response = await handler(request)
-        entry["status"] = response.status
-        if key and isinstance(response, web.Response):
-            state.idempotent[key] = {
-                "method": request.method,
-                "path": request.path,
-                "params": params,
-                "status": response.status,
-                "body": response.body,
-            }
-        fault = fault_for(request, "after")
-        if fault:
-            replaced = await apply(fault, request, entry)
-            if replaced is not None:
-                entry["status"] = replaced.status
-                return replaced
-        return response
+        first = state.idempotent.get(key)
+        if first is None:
+            return None
+        if (first["method"], first["path"], first["params"]) != (
+            request.method,
+            request.path,
+            params,
+        ):
+            return idempotency_error(
+                400,
+                "Keys for idempotent requests can only be used with the same parameters "
+                "they were first used with.",
+            )
+        return web.Response(
+            body=first["body"],
+            status=first["status"],
+            content_type="application/json",
+            headers={"Idempotent-Replayed": "true"},
+        )
 
     app.middlewares.insert(0, stripe_layer)
 
@@ -505,8 +578,10 @@ class FakeStripe:
     # What happened -------------------------------------------------------------------------
 
     def requests(self, path=None, method=None):
-        """Requests received, oldest first: method, path, params, idempotency_key, status,
-        fault, replayed."""
+        """Requests received whose path matches the regular expression ``path``, oldest
+        first: ``method``, ``path``, ``params``, ``idempotency_key``, ``status`` (None when the
+        client was gone), ``fault``, ``dropped``, ``replayed`` (answered from the idempotency
+        cache)."""
         return [
             entry
             for entry in self._control("GET", "requests")
