@@ -7,5 +7,6 @@
     "author": "BookConnect",
     "depends": ["payment_stripe"],
     "post_load": "post_load",
-    "installable": True,
+    # Loaded with --load by the system tests, never installed in a database.
+    "installable": False,
 }
