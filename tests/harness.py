@@ -1,13 +1,20 @@
 """Helpers for the system tests: databases cloned from the set-up's templates, Odoo server
-processes on 127.0.0.1, and reading their logs. Everything goes through real processes."""
+processes on 127.0.0.1, talking to them (JSON-RPC, logged-in web sessions), an SMTP sink for
+their email, and reading their logs. Everything goes through real processes."""
 
+import configparser
 import contextlib
+import email
+import email.policy
+import itertools
 import os
 import re
 import shutil
 import signal
 import socket
+import socketserver
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -17,6 +24,8 @@ REPO = Path(__file__).resolve().parent.parent
 STATE = Path(os.environ.get("BOOKCONNECT_STATE", REPO / ".state"))
 VENV_PY = Path(os.environ.get("BOOKCONNECT_VENV", REPO / ".venv")) / "bin" / "python"
 CONF = STATE / "odoo.conf"
+# Odoo modules that exist for the system tests only (never part of the product).
+TEST_ADDONS = Path(__file__).resolve().parent / "odoo_addons"
 LOGS = STATE / "logs"
 FILESTORE = Path(os.environ.get("BOOKCONNECT_DATA_DIR", STATE / "data")) / "filestore"
 LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ \d+ (?P<level>[A-Z]+) ")
@@ -60,6 +69,14 @@ def clone_db(source, name):
     return name
 
 
+def addons_path(*extra):
+    """The set-up's addons path, followed by ``extra`` folders."""
+    config = configparser.ConfigParser()
+    config.read(CONF)
+    paths = [p.strip() for p in config.get("options", "addons_path").split(",") if p.strip()]
+    return ",".join([*paths, *map(str, extra)])
+
+
 def odoo_cmd(*args):
     return [str(VENV_PY), str(odoo_src() / "odoo-bin"), "-c", str(CONF), *args]
 
@@ -91,14 +108,26 @@ def free_port():
 
 
 class OdooServer:
-    """An Odoo server process on 127.0.0.1 serving one database."""
+    """An Odoo server process on 127.0.0.1 serving one database.
 
-    def __init__(self, db, *extra, log_name, workers=0, env=None):
+    :param extra: more odoo-bin arguments (``-i module`` installs before serving).
+    :param addons: folders added to the set-up's addons path (e.g. ``TEST_ADDONS``).
+    :param load: server-wide modules loaded besides ``base`` and ``web``.
+    :param env: environment variables of the server process.
+    """
+
+    def __init__(self, db, *extra, log_name, workers=0, env=None, addons=(), load=()):
         self.db = db
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.logfile = LOGS / f"{log_name}.log"
+        # A new server object starts a new log; a restart of the same one appends to it.
+        self.logfile.unlink(missing_ok=True)
         self.extra = list(extra)
+        if addons:
+            self.extra += ["--addons-path", addons_path(*addons)]
+        if load:
+            self.extra += ["--load", ",".join(["base", "web", *load])]
         self.workers = workers
         self.env = env or {}
         self.proc = None
@@ -165,8 +194,197 @@ class OdooServer:
             self.logfile.read_text(errors="replace").splitlines() if self.logfile.exists() else []
         )
 
+    def rpc(self, login, password):
+        """JSON-RPC as ``login`` (see ``Rpc``)."""
+        return Rpc(self.url, self.db, login, password)
+
+    def web(self, login=None, password=None):
+        """A browser-like HTTP session, logged in as ``login`` when given (see ``WebSession``)."""
+        return WebSession(self.url, self.db, login, password)
+
     def __enter__(self):
         return self.start()
 
     def __exit__(self, *exc):
         self.stop()
+
+
+class RpcError(Exception):
+    """An error Odoo answered to a JSON-RPC call; ``name`` is the Python exception's class."""
+
+    def __init__(self, error):
+        data = error.get("data") or {}
+        self.name = data.get("name", "")
+        self.message = data.get("message") or error.get("message", "")
+        super().__init__(f"{self.name}: {self.message}")
+
+
+_rpc_ids = itertools.count(1)
+
+
+def _json_rpc(http, url, params, timeout=120):
+    response = http.post(
+        url,
+        json={"jsonrpc": "2.0", "method": "call", "params": params, "id": next(_rpc_ids)},
+        timeout=timeout,
+    )
+    response.raise_for_status()
+    body = response.json()
+    if "error" in body:
+        raise RpcError(body["error"])
+    return body["result"]
+
+
+class Rpc:
+    """Odoo's external API (``/jsonrpc``) as one user of one database::
+
+    admin = server.rpc("admin", "admin")
+    ids = admin("res.partner", "search", [("email", "=", "a@b.c")], limit=1)
+    """
+
+    def __init__(self, url, db, login, password):
+        self.url = url
+        self.db = db
+        self.login = login
+        self.password = password
+        self.http = requests.Session()
+        self.uid = self._call("common", "authenticate", db, login, password, {})
+        if not self.uid:
+            raise RuntimeError(f"cannot log in to {db} as {login}")
+
+    def _call(self, service, method, *args):
+        return _json_rpc(
+            self.http,
+            f"{self.url}/jsonrpc",
+            {"service": service, "method": method, "args": list(args)},
+        )
+
+    def __call__(self, model, method, *args, **kwargs):
+        """``execute_kw``: ``method`` of ``model`` with positional ``args`` and ``kwargs``."""
+        return self._call(
+            "object", "execute_kw", self.db, self.uid, self.password, model, method, args, kwargs
+        )
+
+    def read(self, model, ids, fields):
+        """``read`` that returns one dict for one id, a list for a list."""
+        records = self(model, "read", [ids] if isinstance(ids, int) else ids, fields)
+        return records[0] if isinstance(ids, int) else records
+
+    def ref(self, xmlid):
+        """Database id of an external id such as ``"base.main_company"``."""
+        module, name = xmlid.split(".")
+        [data] = self(
+            "ir.model.data",
+            "search_read",
+            [("module", "=", module), ("name", "=", name)],
+            fields=["res_id"],
+        )
+        return data["res_id"]
+
+    def run_cron(self, xmlid):
+        """Run a scheduled action now, as Settings > Technical > Scheduled Actions > Run
+        Manually does (the test servers run no cron threads)."""
+        return self("ir.cron", "method_direct_trigger", [self.ref(xmlid)])
+
+
+class WebSession:
+    """A browser-like session (cookies) on the server, logged in when a login is given: GET
+    pages and call ``type="json"`` routes as that user, or as a visitor."""
+
+    def __init__(self, url, db, login=None, password=None):
+        self.url = url
+        self.http = requests.Session()
+        if login:
+            self.json("/web/session/authenticate", db=db, login=login, password=password)
+
+    def json(self, route, **params):
+        return _json_rpc(self.http, f"{self.url}{route}", params)
+
+    def get(self, path, **kwargs):
+        kwargs.setdefault("timeout", 120)
+        return self.http.get(f"{self.url}{path}", **kwargs)
+
+    def post(self, path, **kwargs):
+        kwargs.setdefault("timeout", 120)
+        return self.http.post(f"{self.url}{path}", **kwargs)
+
+
+class _SmtpHandler(socketserver.StreamRequestHandler):
+    """Just enough SMTP for Python's smtplib (what Odoo sends with)."""
+
+    def reply(self, text):
+        self.wfile.write(text.encode() + b"\r\n")
+
+    def handle(self):
+        self.reply("220 127.0.0.1 test sink")
+        sender, recipients = None, []
+        while line := self.rfile.readline():
+            verb = line[:4].upper()
+            if verb == b"EHLO":
+                self.reply("250-127.0.0.1\r\n250-8BITMIME\r\n250 SMTPUTF8")
+            elif verb == b"HELO":
+                self.reply("250 127.0.0.1")
+            elif verb == b"MAIL":
+                sender, recipients = line[10:].strip().decode(errors="replace"), []
+                self.reply("250 OK")
+            elif verb == b"RCPT":
+                recipients.append(line[8:].strip().decode(errors="replace"))
+                self.reply("250 OK")
+            elif verb == b"DATA":
+                self.reply("354 end with <CRLF>.<CRLF>")
+                lines = []
+                while (data := self.rfile.readline()) not in (b".\r\n", b".\n", b""):
+                    lines.append(data[1:] if data.startswith(b"..") else data)
+                message = email.message_from_bytes(b"".join(lines), policy=email.policy.default)
+                self.server.sink.received(message, sender, recipients)
+                self.reply("250 OK")
+            elif verb == b"QUIT":
+                self.reply("221 bye")
+                return
+            elif verb in (b"RSET", b"NOOP"):
+                self.reply("250 OK")
+            else:
+                self.reply("502 not implemented")
+
+
+class SmtpSink:
+    """An SMTP server on 127.0.0.1 that keeps what it receives: give a test Odoo server
+    ``--smtp 127.0.0.1 --smtp-port <port>`` and read the emails it really sent."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.messages = []
+        self._lock = threading.Lock()
+        self._server = None
+
+    def received(self, message, sender, recipients):
+        with self._lock:
+            self.messages.append(message)
+
+    def start(self):
+        socketserver.ThreadingTCPServer.allow_reuse_address = True
+        self._server = socketserver.ThreadingTCPServer(("127.0.0.1", self.port), _SmtpHandler)
+        self._server.daemon_threads = True
+        self._server.sink = self
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self):
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def find(self, to=None, subject=None):
+        """Messages whose To contains ``to`` and Subject contains ``subject``."""
+        with self._lock:
+            return [
+                m
+                for m in self.messages
+                if (to is None or to in str(m["To"]))
+                and (subject is None or subject in str(m["Subject"]))
+            ]
+
+    @staticmethod
+    def html(message):
+        part = message.get_body(("html", "plain"))
+        return part.get_content() if part else ""

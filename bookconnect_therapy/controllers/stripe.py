@@ -22,3 +22,15 @@ class TherapyStripeController(StripeController):
             _logger.warning("refused a Stripe webhook event without a well-formed signature")
             raise Forbidden()
         return super()._verify_notification_signature(tx_sudo)
+
+    @staticmethod
+    def _create_refund_tx_from_refund(source_tx_sudo, refund_object):
+        """Refunds Stripe reports for the part of a card hold that was let go are recorded as
+        releases, never booked as money given back."""
+        release = source_tx_sudo._bookconnect_is_hold_release(refund_object)
+        refund_tx_sudo = StripeController._create_refund_tx_from_refund(
+            source_tx_sudo, refund_object
+        )
+        if release:
+            refund_tx_sudo.bookconnect_purpose = "release"
+        return refund_tx_sudo

@@ -13,6 +13,7 @@ PURPOSES = [
     ("charge", "Session charge"),
     ("hold", "Card hold"),
     ("topup", "Balance top-up"),
+    ("release", "Released from a card hold"),
 ]
 
 
@@ -105,6 +106,39 @@ class PaymentTransaction(models.Model):
         )
         self._handle_notification_data("stripe", notification_data)
         return self.env["payment.transaction"]
+
+    def _bookconnect_is_hold_release(self, refund):
+        """Whether ``refund``, a Stripe refund reported on this transaction, is only the part of
+        a card hold that was let go, not money given back.
+
+        At the Stripe API version Odoo uses, what a partial capture leaves and a cancelled
+        authorization are recorded as refunds of the charge and announced by ``charge.refunded``
+        webhooks. Nothing was taken for them, so nothing may be booked.
+        """
+        self.ensure_one()
+        if self.bookconnect_purpose != "hold":
+            return False
+        if self.state != "done":
+            # Nothing captured (voided, or the capture is not recorded yet): only a release.
+            return True
+        released = self.bookconnect_held_amount - self.amount if self.bookconnect_held_amount else 0
+        if float_compare(released, 0, precision_rounding=self.currency_id.rounding) <= 0:
+            return False
+        if self.child_transaction_ids.filtered(lambda t: t.bookconnect_purpose == "release"):
+            return False  # the release is recorded: this one is a real refund
+        return refund.get("amount") == payment_utils.to_minor_currency_units(
+            released, self.currency_id
+        )
+
+    def _process_notification_data(self, notification_data):
+        if self.bookconnect_purpose != "release":
+            return super()._process_notification_data(notification_data)
+        # Recorded for the accountant, never booked: the client paid nothing for it.
+        self.provider_reference = (notification_data.get("refund") or {}).get("id")
+        self._set_canceled(
+            state_message=_("Released from the card hold by Stripe: no money was refunded.")
+        )
+        return None
 
     def _create_child_transaction(self, amount, is_refund=False, **custom_create_values):
         refund_invoice_ids = self.env.context.get("bookconnect_refund_invoice_ids")
