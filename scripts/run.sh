@@ -27,7 +27,11 @@ if [ "$installed" != installed ]; then
   "$PY" "$(odoo_src)/odoo-bin" shell -c "$ODOO_CONF" -d "$DEMO_DB" --no-http \
     --logfile="$STATE/logs/demo-install.log" >/dev/null <<'PY' ||
 provider = env["payment.provider"].search([("code", "=", "demo")], limit=1)
-provider.write({"state": "test", "allow_tokenization": True})
+provider.write({"state": "test", "allow_tokenization": True, "is_published": True})
+# Debian's wkhtmltopdf (unpatched Qt) renders one document per call: let Odoo's invoice
+# sending render invoices one at a time, as the patched build used in production would not need.
+cron = env.ref("account.ir_cron_account_move_send")
+cron.code = "model._cron_account_move_send(job_count=1)"
 env.cr.commit()
 PY
     die "could not enable the demo payment provider; see $STATE/logs/demo-install.log"
@@ -46,5 +50,11 @@ cat >&2 <<MSG
   Stop with Ctrl+C.
 
 MSG
+# Invoice PDFs are rendered by wkhtmltopdf fetching this server's assets: point it at the
+# address the server listens on ("localhost" may resolve to ::1, where nothing listens).
+psql -d "$DEMO_DB" -qc "INSERT INTO ir_config_parameter (key, value, create_uid, write_uid,
+  create_date, write_date) VALUES ('report.url', 'http://127.0.0.1:$HTTP_PORT', 1, 1, now(), now())
+  ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"
+
 exec "$PY" "$(odoo_src)/odoo-bin" -c "$ODOO_CONF" -d "$DEMO_DB" --db-filter="^$DEMO_DB\$" \
   --http-port="$HTTP_PORT" --gevent-port=$((HTTP_PORT + 3))

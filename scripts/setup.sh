@@ -51,7 +51,7 @@ find_odoo() {
 
 install_debian_packages() {
   local wanted=(build-essential python3-dev python3-venv libpq-dev libldap2-dev libsasl2-dev
-    libxml2-dev libxslt1-dev libjpeg-dev zlib1g-dev postgresql-client chromium)
+    libxml2-dev libxslt1-dev libjpeg-dev zlib1g-dev postgresql-client chromium wkhtmltopdf)
   local missing=()
   for pkg in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")

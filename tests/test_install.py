@@ -1,12 +1,15 @@
 """The addon installs on a fresh database, with and without demo data, without a warning."""
 
+import os
+
 import pytest
 from harness import clone_db, drop_db, levels, psql, run_odoo, template
 
 
 @pytest.mark.parametrize("kind", ["demo", "nodemo"])
 def test_install_is_clean(kind):
-    db = clone_db(template(kind), f"bookconnect_install_{kind}")
+    prefix = os.environ.get("BOOKCONNECT_TEST_DB", "bookconnect_test")
+    db = clone_db(template(kind), f"{prefix}_install_{kind}")
     try:
         args = ["-i", "bookconnect_therapy", "--stop-after-init"]
         if kind == "nodemo":

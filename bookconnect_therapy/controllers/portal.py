@@ -116,13 +116,8 @@ class TherapyPortal(CustomerPortal):
         }
 
     def _bookconnect_policy_summary(self, policy):
-        # The plain-words summary arrives with the billing policies; pages work without it.
-        if not (policy and hasattr(policy, "_client_summary")):
-            return False
-        summary = policy._client_summary()
-        if isinstance(summary, (list, tuple)):
-            summary = "\n".join(str(line) for line in summary)
-        return summary
+        """The policy in plain words, in the visitor's language."""
+        return policy._client_summary(request.env.lang) if policy else False
 
     # ------------------------------------------------------------------
     # My home

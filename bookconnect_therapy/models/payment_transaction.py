@@ -1,5 +1,6 @@
 import logging
 import pprint
+import re
 
 from odoo import _, api, fields, models
 from odoo.tools import float_compare
@@ -209,4 +210,16 @@ class PaymentTransaction(models.Model):
         """A plain reason for a transaction that did not go through."""
         if tx.state == "draft" and tx.provider_reference:
             return _("the bank asks the client to confirm this payment (3-D Secure)")
-        return tx.state_message or _("the payment did not go through")
+        message = tx.state_message or ""
+        # Odoo's Stripe flow wraps the bank's words ("Your card was declined.") in a technical
+        # sentence; the client and the therapist only need the bank's words.
+        quoted = re.search(r"'([^']+)'\s*$", message)
+        return (quoted.group(1) if quoted else message) or _("the payment did not go through")
+
+    def _set_done(self, *args, **kwargs):
+        result = super()._set_done(*args, **kwargs)
+        if any(tx.bookconnect_purpose for tx in self):
+            # A payment completed later by a webhook gets paid, reconciled and receipted soon,
+            # not at the post-processing cron's next round.
+            self.env.ref("payment.cron_post_process_payment_tx")._trigger()
+        return result

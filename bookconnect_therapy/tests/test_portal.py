@@ -274,21 +274,17 @@ class TestPortalSessions(PortalCase):
         prepaid = self.book_in(4 * 24 * 60, policy_id=prepay_policy.id)
         page = self.page(prepaid.access_url)
         prepay = select(page, ".o_bookconnect_requirement_prepay a")
-        self.assertEqual(prepay[0].get("href"), f"{prepaid.access_url}/prepay")
+        # paid up front: the booked price is invoiced at booking, paid on Odoo's invoice page
+        self.assertEqual(prepaid.invoice_id.payment_state, "not_paid")
+        self.assertEqual(prepay[0].get("href"), prepaid.invoice_id.get_portal_url())
         self.assertFalse(select(page, ".o_bookconnect_requirement_card"))
 
-    def test_policy_in_plain_words_when_the_policy_tells_it(self):
+    def test_policy_in_plain_words_on_the_session_page(self):
         session = self.book_in(3 * 24 * 60)
-        policy_class = type(self.env["bookconnect.billing.policy"])
-        with patch.object(
-            policy_class,
-            "_client_summary",
-            lambda policy: f"{policy.name}: you pay after each session.",
-            create=True,
-        ):
-            self.authenticate("bc_cc", "bc_cc")
-            summary = select(self.page(session.access_url), ".o_bookconnect_policy_summary")
-        self.assertEqual(summary[0].text_content(), "Per minute: you pay after each session.")
+        self.authenticate("bc_cc", "bc_cc")
+        summary = select(self.page(session.access_url), ".o_bookconnect_policy_summary")
+        self.assertEqual(summary[0].text_content(), session.policy_id._client_summary("en_US"))
+        self.assertIn("a minute", summary[0].text_content())
 
     def test_tour_join_from_the_detail_page(self):
         self.book_in(5)
