@@ -39,6 +39,20 @@ class PrepaidBalancePortal(CustomerPortal):
                     [("company_id", "=", company.id)]
                 ),
                 "history": list(reversed(history)),
+                "due": sum(
+                    request.env["account.move"]
+                    .sudo()
+                    .search(
+                        [
+                            ("commercial_partner_id", "=", partner.commercial_partner_id.id),
+                            ("company_id", "=", company.id),
+                            ("move_type", "=", "out_invoice"),
+                            ("state", "=", "posted"),
+                            ("payment_state", "in", ("not_paid", "partial")),
+                        ]
+                    )
+                    .mapped("amount_residual")
+                ),
                 "autotopup_pack": partner_sudo.bookconnect_autotopup_pack_id,
                 "autotopup_failed": partner_sudo.bookconnect_autotopup_failed,
             }
