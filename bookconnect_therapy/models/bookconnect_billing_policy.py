@@ -4,6 +4,29 @@ from odoo.tools import format_amount
 
 from ..core import InvalidRules, PricingRules, fee_amount, parse_positive_ints, price_duration
 
+FEE_KINDS = [
+    ("none", "No fee"),
+    ("fixed", "Fixed amount"),
+    ("percent", "Share of the session price"),
+]
+# Amounts and durations a policy cannot have below zero.
+NOT_NEGATIVE = (
+    "rate",
+    "rate_voice",
+    "rate_chat",
+    "charge_floor",
+    "minimum_balance",
+    "late_fee_fixed",
+    "no_show_fee_fixed",
+    "grace_minutes",
+    "minimum_minutes",
+    "maximum_minutes",
+    "free_cancel_hours",
+    "no_show_delay_minutes",
+    "review_hours",
+    "hold_hours_before",
+    "low_balance_warning_minutes",
+)
 MODE_PRODUCT_XMLIDS = {
     "session": "bookconnect_therapy.product_online_session",
     "hour": "bookconnect_therapy.product_online_hour",
@@ -128,7 +151,7 @@ class BookconnectBillingPolicy(models.Model):
         "Free cancellation until (h before)", default=24, tracking=True
     )
     late_fee_kind = fields.Selection(
-        [("none", "No fee"), ("fixed", "Fixed amount"), ("percent", "Share of the session price")],
+        FEE_KINDS,
         "Late cancellation fee",
         required=True,
         default="fixed",
@@ -140,7 +163,7 @@ class BookconnectBillingPolicy(models.Model):
         "No-show after (min)", default=15, help="A client who has not joined by then is a no-show."
     )
     no_show_fee_kind = fields.Selection(
-        [("none", "No fee"), ("fixed", "Fixed amount"), ("percent", "Share of the session price")],
+        FEE_KINDS,
         "No-show fee",
         required=True,
         default="percent",
@@ -174,27 +197,11 @@ class BookconnectBillingPolicy(models.Model):
     # Constraints
     # ------------------------------------------------------------------
 
-    @api.constrains(
-        "rate",
-        "rate_voice",
-        "rate_chat",
-        "charge_floor",
-        "minimum_balance",
-        "late_fee_fixed",
-        "no_show_fee_fixed",
-    )
-    def _check_amounts(self):
+    @api.constrains(*NOT_NEGATIVE)
+    def _check_not_negative(self):
         labels = self._fields
         for policy in self:
-            for name in (
-                "rate",
-                "rate_voice",
-                "rate_chat",
-                "charge_floor",
-                "minimum_balance",
-                "late_fee_fixed",
-                "no_show_fee_fixed",
-            ):
+            for name in NOT_NEGATIVE:
                 if policy[name] < 0:
                     raise ValidationError(
                         _(
@@ -204,38 +211,9 @@ class BookconnectBillingPolicy(models.Model):
                         )
                     )
 
-    @api.constrains(
-        "grace_minutes",
-        "rounding_increment",
-        "minimum_minutes",
-        "maximum_minutes",
-        "free_cancel_hours",
-        "no_show_delay_minutes",
-        "review_hours",
-        "hold_hours_before",
-        "low_balance_warning_minutes",
-    )
+    @api.constrains("rounding_increment", "minimum_minutes", "maximum_minutes", "hold_hours_before")
     def _check_durations(self):
-        labels = self._fields
         for policy in self:
-            for name in (
-                "grace_minutes",
-                "minimum_minutes",
-                "maximum_minutes",
-                "free_cancel_hours",
-                "no_show_delay_minutes",
-                "review_hours",
-                "hold_hours_before",
-                "low_balance_warning_minutes",
-            ):
-                if policy[name] < 0:
-                    raise ValidationError(
-                        _(
-                            "Policy %(policy)s: %(field)s cannot be negative.",
-                            policy=policy.name,
-                            field=labels[name]._description_string(self.env),
-                        )
-                    )
             if policy.rounding_increment < 1:
                 raise ValidationError(
                     _(

@@ -101,6 +101,15 @@ class SessionCase(BookconnectCase):
         uid = uid or f"{role}-{kind}-{minute}"
         return session.call_id._record_external_event(uid, kind, role, self.at(minute))
 
+    def held(self, minutes_together, **values):
+        """A session booked at T0 where both were connected for ``minutes_together``."""
+        session = self.book(**values)
+        self.external(session, "therapist", "joined", 0)
+        self.external(session, "client", "joined", 0)
+        self.external(session, "client", "left", minutes_together)
+        self.external(session, "therapist", "left", minutes_together)
+        return session
+
     def discuss_member(self, session, role):
         """The Discuss channel member of ``role`` in the session's call (created on demand)."""
         event = session.calendar_event_id.sudo()
@@ -213,9 +222,4 @@ class StripeSessionCase(SessionCase):
 
     def held(self, minutes_together, **values):
         values.setdefault("policy_id", self.policy_card.id)
-        session = self.book(**values)
-        self.external(session, "therapist", "joined", 0)
-        self.external(session, "client", "joined", 0)
-        self.external(session, "client", "left", minutes_together)
-        self.external(session, "therapist", "left", minutes_together)
-        return session
+        return super().held(minutes_together, **values)

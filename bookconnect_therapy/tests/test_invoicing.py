@@ -14,16 +14,8 @@ from .common import SessionCase
 
 @tagged("post_install", "-at_install", "bookconnect")
 class TestInvoicing(SessionCase, MailCase):
-    def held_session(self, minutes_together=35, **values):
-        session = self.book(**values)
-        self.external(session, "therapist", "joined", 0)
-        self.external(session, "client", "joined", 0)
-        self.external(session, "client", "left", minutes_together)
-        self.external(session, "therapist", "left", minutes_together)
-        return session
-
     def test_ending_posts_one_invoice_per_policy(self):
-        session = self.held_session(35)
+        session = self.held(35)
         with freeze_time("2026-11-27 11:00:00"):
             session.with_user(self.therapist).action_end_session()
         invoice = session.invoice_id
@@ -47,14 +39,14 @@ class TestInvoicing(SessionCase, MailCase):
 
     def test_per_hour_and_per_session_quantities(self):
         hourly = self.policy(mode="hour", rate=100, rounding_increment=15)
-        session = self.held_session(37, policy_id=hourly.id)
+        session = self.held(37, policy_id=hourly.id)
         session.action_end_session()
         line = session.invoice_id.invoice_line_ids
         self.assertEqual(
             (line.quantity, line.product_uom_id), (0.75, self.env.ref("uom.product_uom_hour"))
         )
         self.assertAlmostEqual(session.invoice_id.amount_untaxed, 75.0)
-        flat = self.held_session(50, policy_id=self.policy_session.id)
+        flat = self.held(50, policy_id=self.policy_session.id)
         flat.action_end_session()
         self.assertEqual(flat.invoice_id.invoice_line_ids.quantity, 1)
         self.assertAlmostEqual(flat.invoice_id.amount_untaxed, 90.0)
@@ -65,13 +57,13 @@ class TestInvoicing(SessionCase, MailCase):
         )
         standard = self.policy(mode="session", rate=100)
         standard.product_id.taxes_id = [Command.set(tax.ids)]
-        session = self.held_session(50, policy_id=standard.id)
+        session = self.held(50, policy_id=standard.id)
         session.action_end_session()
         self.assertAlmostEqual(session.invoice_id.amount_total, 120.0)
         self.assertEqual(session.invoice_id.invoice_line_ids.tax_ids, tax)
 
     def test_the_invoice_shows_in_accounting_views_and_emails_the_portal_link(self):
-        session = self.held_session(35)
+        session = self.held(35)
         session.action_end_session()
         invoice = session.invoice_id
         found = self.env["account.move"].search(
@@ -89,27 +81,27 @@ class TestInvoicing(SessionCase, MailCase):
 
     def test_nothing_to_bill_makes_no_invoice(self):
         graced = self.policy(mode="minute", rate=1, grace_minutes=5)
-        session = self.held_session(3, policy_id=graced.id)
+        session = self.held(3, policy_id=graced.id)
         session.action_end_session()
         self.assertEqual(session.state, "done")
         self.assertFalse(session.invoice_ids)
 
     def test_ending_twice_makes_one_invoice(self):
-        session = self.held_session(35)
+        session = self.held(35)
         session.action_end_session()
         session.action_end_session()
         session._end_sessions()
         self.assertEqual(len(session.invoice_ids), 1)
 
     def test_the_database_refuses_a_second_invoice(self):
-        session = self.held_session(35)
+        session = self.held(35)
         session.action_end_session()
         values = session._prepare_invoice_values(session.invoice_id.journal_id)
         with mute_logger("odoo.sql_db"), self.assertRaises(IntegrityError), self.env.cr.savepoint():
             self.env["account.move"].create(values)
 
     def test_events_after_invoicing_are_refused_and_policy_changes_change_nothing(self):
-        session = self.held_session(35)
+        session = self.held(35)
         session.action_end_session()
         self.policy_minute.rate = 5.0
         self.assertAlmostEqual(session.invoice_id.amount_total, 22.75)
@@ -120,7 +112,7 @@ class TestInvoicing(SessionCase, MailCase):
     def test_sweep_invoices_in_one_batch(self):
         sessions = self.env["bookconnect.therapy.session"]
         for i in range(5):
-            sessions |= self.held_session(20 + i)
+            sessions |= self.held(20 + i)
         with freeze_time(self.at(40)):
             self.env["bookconnect.therapy.session"]._cron_sweep()
         self.assertEqual(set(sessions.mapped("state")), {"invoiced"})
@@ -128,7 +120,7 @@ class TestInvoicing(SessionCase, MailCase):
         self.assertEqual(len(sessions.invoice_ids), 5)
 
     def test_sweep_waits_for_the_delay_and_ends_overdue_calls(self):
-        session = self.held_session(35)
+        session = self.held(35)
         with freeze_time(self.at(40)):  # both left 5 minutes ago, delay is 10
             self.env["bookconnect.therapy.session"]._cron_sweep()
         self.assertEqual(session.state, "in_progress")
@@ -142,7 +134,7 @@ class TestInvoicing(SessionCase, MailCase):
         self.assertEqual(overdue.billable_minutes, 50)
 
     def test_paid_invoice_marks_the_session_paid(self):
-        session = self.held_session(35)
+        session = self.held(35)
         session.action_end_session()
         self.env["account.payment.register"].with_context(
             active_model="account.move", active_ids=session.invoice_id.ids
