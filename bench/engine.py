@@ -12,12 +12,14 @@ T0 = datetime(2026, 11, 27, 10, 0)
 
 
 def segments(count):
-    """``count`` segments split between therapist and client, as reconnects make them: the
-    therapist's connection drops every few minutes, the client's too, shifted by 20 s, and
-    one client segment in five is a duplicate of the previous one (a replayed event)."""
+    """``count`` segments of a 50-minute call split between therapist and client, as
+    reconnects make them: each connection drops regularly for a moment, the client's a little
+    after the therapist's, and one client segment in five is a duplicate of the one before
+    (a replayed event)."""
     per_role = max(count // 2, 1)
     step = timedelta(minutes=50) / per_role
     gap = min(step / 5, timedelta(seconds=30))
+    shift = min(step / 10, timedelta(seconds=20))
     therapist, client = [], []
     for k in range(per_role):
         start = T0 + step * k
@@ -25,7 +27,7 @@ def segments(count):
         if k % 5 == 4:
             client.append(client[-1])
         else:
-            client.append((start + timedelta(seconds=20), start + step - gap / 2))
+            client.append((start + shift, start + step - gap + shift))
     return therapist, client
 
 
