@@ -147,7 +147,8 @@ def _call_site(frame):
     site = ours = None
     while frame is not None:
         filename = frame.f_code.co_filename
-        if site is None and not filename.startswith(_FRAMEWORK):
+        # "<decorator-gen-N>" frames are the ORM's generated wrappers.
+        if site is None and not filename.startswith((*_FRAMEWORK, "<")):
             site = _describe(frame)
         if "bookconnect_therapy" in filename:
             ours = _describe(frame)
