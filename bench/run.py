@@ -26,7 +26,6 @@ POST_PROCESS_SAMPLE = 100
 # Methods that charge invoiced sessions, should the charge not run inside the sweep itself
 # (the sweep's ``_after_invoices_posted`` hook). The first one present is called on the
 # sessions the sweep left invoiced, inside the measured time.
-CHARGE_METHODS = ("_charge_sessions", "_charge_saved_cards", "_collect_payments")
 
 
 def parse_args(argv=None):
@@ -105,51 +104,40 @@ class FakeStripe:
 
 
 def sweep(env, sessions):
-    """Run the sweep's cron as ``ir.cron`` does: a progress record, the server action, a
-    commit, again while it reports sessions remaining. Measured: everything but reading the
-    outcome.
+    """Run the product's jobs as ``ir.cron`` does (a progress record, the server action, a
+    commit, again while it reports work remaining): the sweep ends the sessions and posts their
+    invoices, then the payments job sends the charges it queued (Stripe mocked). Measured:
+    everything but reading the outcome.
 
     :return: dict of figures.
     """
-    from odoo import api
-
     from bench import measure
 
-    cron = env.ref("bookconnect_therapy.ir_cron_session_sweep")
+    batches = 0
+    with measure.RssSampler() as rss, measure.Meter(env.cr) as meter:
+        batches += _run_cron(env, "bookconnect_therapy.ir_cron_session_sweep")
+        batches += _run_cron(env, "bookconnect_therapy.ir_cron_retry_charges")
+    return {**_figures(meter), "batches": batches, "peak_rss": rss.peak}
+
+
+def _run_cron(env, xmlid):
+    """Run one cron job to completion, batch after batch, committing as ``ir.cron`` does."""
+    from odoo import api
+
+    cron = env.ref(xmlid)
     cron_env = api.Environment(
         env.cr, cron.user_id.id, {"lastcall": cron.lastcall, "cron_id": cron.id}
     )
     cron = cron.with_env(cron_env)
     batches = 0
-    with measure.RssSampler() as rss, measure.Meter(env.cr) as meter:
-        while True:
-            batch_cron, progress = cron._add_progress()
-            env.cr.commit()
-            batch_cron._callback(cron.cron_name, cron.ir_actions_server_id.id)
-            env.cr.commit()
-            batches += 1
-            if not progress.remaining:
-                break
-        charged_apart = _charge_apart(env, sessions)
+    while True:
+        batch_cron, progress = cron._add_progress()
         env.cr.commit()
-    return {
-        **_figures(meter),
-        "batches": batches,
-        "peak_rss": rss.peak,
-        "charge_outside_sweep": charged_apart,
-    }
-
-
-def _charge_apart(env, sessions):
-    """Call the charge, when it is a method of its own rather than part of the sweep."""
-    Session = env["bookconnect.therapy.session"]
-    method = next((name for name in CHARGE_METHODS if hasattr(Session, name)), None)
-    if not method:
-        return None
-    invoiced = sessions.with_env(env).filtered(lambda s: s.state == "invoiced")
-    if invoiced and not invoiced.transaction_ids:
-        getattr(invoiced, method)()
-    return method
+        batch_cron._callback(cron.cron_name, cron.ir_actions_server_id.id)
+        env.cr.commit()
+        batches += 1
+        if not progress.remaining:
+            return batches
 
 
 def sweep_outcome(env, sessions, fake_stripe_calls):

@@ -102,12 +102,16 @@ class BookconnectCollector(models.AbstractModel):
             key = (invoice.commercial_partner_id, invoice.company_id, invoice.currency_id)
             groups[key] |= invoice
         busy = self._invoices_being_paid(invoices | waiting)
+        tokens = {
+            company: partners._bookconnect_payment_tokens(company)
+            for company in (invoices | waiting).company_id
+        }
         tx_values, failures, deferred = [], defaultdict(list), self.env["account.move"]
         for (partner, company, currency), candidates in groups.items():
             group = candidates - busy
             if not group:
                 continue
-            token = partner._bookconnect_payment_token(company)
+            token = tokens[company].get(partner)
             if not token:
                 failures[_("no saved card")].append(group)
                 continue
@@ -132,20 +136,51 @@ class BookconnectCollector(models.AbstractModel):
             self._notify_failure(self.env["account.move"].concat(*groups_), reason)
         if not tx_values:
             return self.env["payment.transaction"]
+        self._assign_references(tx_values)
+        queue = self.env.context.get("bookconnect_queue_payments")
+        if queue:
+            # Sweeps commit the invoices and their transactions first and send the payments
+            # in another job: a sweep rolled back after the bank took the money would lose
+            # the transaction, and a new one would charge again.
+            now = fields.Datetime.now()
+            for values in tx_values:
+                values["bookconnect_retry_at"] = now
         txs = self.env["payment.transaction"].create(tx_values)
-        txs.invoice_ids.write({"bookconnect_charge_deferred": False})
-        self._send(txs)
+        txs.invoice_ids.filtered("bookconnect_charge_deferred").write(
+            {"bookconnect_charge_deferred": False}
+        )
+        if queue:
+            self.env.ref("bookconnect_therapy.ir_cron_retry_charges")._trigger()
+        else:
+            self._send(txs)
         return txs
 
-    def _prepare_charge_values(self, token, invoices, amount, currency):
-        reference = self.env["payment.transaction"]._compute_reference(
-            token.provider_id.code, invoice_ids=[Command.set(invoices.ids)]
+    def _assign_references(self, tx_values):
+        """Name the charges after their invoices, as Odoo does, checking in one query that
+        the names are free (a second charge of an invoice gets Odoo's numbered reference)."""
+        Transaction = self.env["payment.transaction"]
+        names = {}
+        for values in tx_values:
+            invoices = self.env["account.move"].browse(values["invoice_ids"][0][2])
+            names[id(values)] = ",".join(invoices.mapped("name"))
+        taken = set(
+            Transaction.search([("reference", "in", list(names.values()))]).mapped("reference")
         )
+        for values in tx_values:
+            name = names[id(values)]
+            if name in taken or len(name) > 200:
+                provider = self.env["payment.provider"].browse(values["provider_id"])
+                name = Transaction._compute_reference(
+                    provider.code, invoice_ids=values["invoice_ids"]
+                )
+            taken.add(name)
+            values["reference"] = name
+
+    def _prepare_charge_values(self, token, invoices, amount, currency):
         return {
             "provider_id": token.provider_id.id,
             "payment_method_id": token.payment_method_id.id,
             "token_id": token.id,
-            "reference": reference,
             "amount": amount,
             "currency_id": currency.id,
             "partner_id": invoices[0].commercial_partner_id.id,
@@ -185,7 +220,9 @@ class BookconnectCollector(models.AbstractModel):
         notify the client. Successful ones are post-processed at once: payment, reconciliation,
         receipt.
         """
+        txs = txs.with_env(self.env)  # carry this call's context (jobs defer some work)
         now = fields.Datetime.now()
+        sent = self.env["payment.transaction"]
         for tx in txs:
             try:
                 with self.env.cr.savepoint():
@@ -216,13 +253,19 @@ class BookconnectCollector(models.AbstractModel):
                     )
                     continue
             else:
-                tx.write({"bookconnect_retry_at": False})
+                sent |= tx
             if tx.state == "draft" and tx.provider_reference and tx.bookconnect_purpose != "hold":
                 # An off-session payment the bank wants the client to authenticate cannot
                 # complete without them: it ends here and the client pays online.
                 tx._set_error(self.env["payment.transaction"]._bookconnect_failure_reason(tx))
-        done = txs.filtered(lambda t: t.state in ("done", "authorized"))
-        done.filtered(lambda t: t.state == "done")._post_process()
+        sent.filtered("bookconnect_retry_at").write({"bookconnect_retry_at": False})
+        if self.env.context.get("bookconnect_defer_post_process"):
+            if sent.filtered(lambda t: t.state == "done"):
+                self.env.ref("payment.cron_post_process_payment_tx")._trigger()
+        else:
+            # Interactive: paid, reconciled and receipted at once. Jobs leave this to Odoo's
+            # post-processing job, which payments completing trigger.
+            txs.filtered(lambda t: t.state == "done")._post_process()
         failed = txs.filtered(lambda t: t.state in ("error", "cancel"))
         for tx in failed:
             reason = self.env["payment.transaction"]._bookconnect_failure_reason(tx)
@@ -237,7 +280,8 @@ class BookconnectCollector(models.AbstractModel):
 
     @api.model
     def _cron_retry(self, batch_size=100):
-        """Send again the transactions whose outcome was unknown, with the same reference."""
+        """Send the queued payments, and again those whose outcome was unknown, with the same
+        reference (so the same idempotency key)."""
         due = self.env["payment.transaction"].search(
             [
                 ("bookconnect_purpose", "!=", False),
@@ -249,7 +293,7 @@ class BookconnectCollector(models.AbstractModel):
         )
         remaining = max(len(due) - batch_size, 0)
         due = due[:batch_size]
-        self._send(due)
+        self.with_context(bookconnect_defer_post_process=True)._send(due)
         self.env["ir.cron"]._notify_progress(done=len(due), remaining=remaining)
 
     def _log_on_sessions(self, txs, body):

@@ -1556,5 +1556,9 @@ class BookconnectTherapySession(models.Model):
             return
         due = self.sudo().search(expression.OR(domain), limit=batch_size + 1, order="stop, id")
         remaining = max(len(due) - batch_size, 0)
-        ended = due[:batch_size]._end_sessions(automatic=True)
+        ended = (
+            due[:batch_size]
+            .with_context(bookconnect_queue_payments=True)
+            ._end_sessions(automatic=True)
+        )
         self.env["ir.cron"]._notify_progress(done=len(ended), remaining=remaining)

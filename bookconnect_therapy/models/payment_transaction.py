@@ -47,6 +47,13 @@ class PaymentTransaction(models.Model):
                 vals.setdefault("bookconnect_purpose", "topup")
         return super().create(vals_list)
 
+    @api.constrains("token_id")
+    def _check_token_is_active(self):
+        # Odoo's check reads the token of the whole recordset at once, which fails when the
+        # charges of several clients are created together: check them one by one.
+        results = [super(PaymentTransaction, tx)._check_token_is_active() for tx in self]
+        return results[-1] if results else None
+
     def _bookconnect_topup_pack(self):
         """The pack a top-up paid for, when its reference and amount match one."""
         self.ensure_one()
@@ -218,8 +225,19 @@ class PaymentTransaction(models.Model):
 
     def _set_done(self, *args, **kwargs):
         result = super()._set_done(*args, **kwargs)
-        if any(tx.bookconnect_purpose for tx in self):
+        if not self.env.context.get("bookconnect_defer_post_process") and any(
+            tx.bookconnect_purpose for tx in self
+        ):
             # A payment completed later by a webhook gets paid, reconciled and receipted soon,
-            # not at the post-processing cron's next round.
+            # not at the post-processing cron's next round. (Jobs trigger it once, at the end.)
             self.env.ref("payment.cron_post_process_payment_tx")._trigger()
         return result
+
+    def _log_sent_message(self):
+        # A charge sent by a job would add "transaction initiated" to every invoice's chatter
+        # right before "confirmed" (or a failure note on the session): the accountant reads
+        # the outcome, not each attempt.
+        if self.env.context.get("bookconnect_defer_post_process"):
+            others = self.filtered(lambda tx: not tx.bookconnect_purpose)
+            return super(PaymentTransaction, others)._log_sent_message()
+        return super()._log_sent_message()

@@ -9,7 +9,7 @@ from odoo.tools import mute_logger
 
 from odoo.addons.mail.tests.common import MailCase
 
-from .common import SessionCase
+from .common import SessionCase, StripeSessionCase
 
 
 @tagged("post_install", "-at_install", "bookconnect")
@@ -141,3 +141,29 @@ class TestInvoicing(SessionCase, MailCase):
         ).create({})._create_payments()
         self.assertIn(session.invoice_id.payment_state, ("paid", "in_payment"))
         self.assertEqual(session.state, "paid")
+
+
+@tagged("post_install", "-at_install", "bookconnect")
+class TestSweepQueuesPayments(StripeSessionCase):
+    def test_the_sweep_commits_invoices_before_charging(self):
+        clients = [self.client, self.client_b]
+        token_b = self.token.copy({"partner_id": self.client_b.id, "provider_ref": "cus_b"})
+        sessions = self.env["bookconnect.therapy.session"]
+        for client in clients:
+            sessions |= self.held(20, client=client)
+        with freeze_time(self.at(40)):
+            self.env["bookconnect.therapy.session"]._cron_sweep()
+        txs = sessions.transaction_ids
+        self.assertEqual(len(txs), 2, "one charge per client, created in one go")
+        self.assertEqual(set(txs.mapped("state")), {"draft"})
+        self.assertFalse(self.stripe_calls, "nothing sent inside the sweep")
+        self.assertEqual(txs.token_id, self.token | token_b)
+        self.assertEqual(
+            sorted(txs.mapped("reference")), sorted(sessions.invoice_id.mapped("name"))
+        )
+        with freeze_time(self.at(40)):
+            self.env["bookconnect.collector"]._cron_retry()
+        self.assertEqual(set(txs.mapped("state")), {"done"})
+        self.assertEqual(len(self.calls("payment_intents")), 2)
+        txs._post_process()  # what Odoo's job does for each completed payment
+        self.assertEqual(set(sessions.mapped("state")), {"paid"})

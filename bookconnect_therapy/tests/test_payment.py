@@ -104,6 +104,9 @@ class TestCharge(StripeSessionCase, MailCase):
         self.assertEqual(first["idempotency_key"], second["idempotency_key"])
         self.assertEqual(session.transaction_ids, tx, "the same transaction, not a second one")
         self.assertEqual(tx.state, "done")
+        # the job leaves the payment to Odoo's post-processing job, as for a webhook
+        self.assertEqual(session.state, "invoiced")
+        tx._post_process()  # what Odoo's job does for each completed payment
         self.assertEqual(session.state, "paid")
         self.assertEqual(len(tx.payment_id), 1)
 
