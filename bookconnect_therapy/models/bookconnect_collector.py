@@ -132,7 +132,7 @@ class BookconnectCollector(models.AbstractModel):
             self._notify_failure(self.env["account.move"].concat(*groups_), reason)
         if not tx_values:
             return self.env["payment.transaction"]
-        txs = self.env["payment.transaction"].create(tx_values)
+        txs = self._create_transactions(tx_values)
         txs.invoice_ids.write({"bookconnect_charge_deferred": False})
         self._send(txs)
         return txs
@@ -154,6 +154,14 @@ class BookconnectCollector(models.AbstractModel):
             "bookconnect_session_id": invoices.sorted("id")[-1].bookconnect_session_id.id,
             "bookconnect_purpose": "charge",
         }
+
+    def _create_transactions(self, values_list):
+        """Create payment transactions one at a time: Odoo's check that a transaction's token
+        is active (``payment.transaction._check_token_is_active``) reads the token of the whole
+        batch as if it were one, and fails as soon as two clients' cards are charged together.
+        """
+        Transaction = self.env["payment.transaction"]
+        return Transaction.concat(*(Transaction.create(values) for values in values_list))
 
     def _invoices_being_paid(self, invoices):
         """Invoices a transaction is already working on (sent, waiting for a retry or for the
@@ -250,7 +258,25 @@ class BookconnectCollector(models.AbstractModel):
         remaining = max(len(due) - batch_size, 0)
         due = due[:batch_size]
         self._send(due)
-        self.env["ir.cron"]._notify_progress(done=len(due), remaining=remaining)
+        # Card holds whose capture had an unknown outcome: captured again (or found captured).
+        holds = self.env["payment.transaction"].search(
+            [
+                ("bookconnect_purpose", "=", "hold"),
+                ("state", "=", "authorized"),
+                ("bookconnect_retry_at", "!=", False),
+                ("bookconnect_retry_at", "<=", fields.Datetime.now()),
+            ],
+            limit=batch_size,
+        )
+        for hold in holds:
+            invoice = hold.invoice_ids.filtered(
+                lambda m: m.state == "posted" and m.payment_state in ("not_paid", "partial")
+            )[:1]
+            if invoice:
+                self._capture_hold(hold, invoice)
+            else:
+                hold.bookconnect_retry_at = False
+        self.env["ir.cron"]._notify_progress(done=len(due) + len(holds), remaining=remaining)
 
     def _log_on_sessions(self, txs, body):
         sessions = txs.bookconnect_session_id | txs.invoice_ids.bookconnect_session_id
@@ -335,7 +361,7 @@ class BookconnectCollector(models.AbstractModel):
                         "bookconnect_purpose": "topup",
                     }
                 )
-        txs = self.env["payment.transaction"].create(txs_values)
+        txs = self._create_transactions(txs_values)
         self._send(txs)
         return txs
 
@@ -533,7 +559,7 @@ class BookconnectCollector(models.AbstractModel):
                     "bookconnect_purpose": "hold",
                 }
             )
-        txs = self.env["payment.transaction"].create(values)
+        txs = self._create_transactions(values)
         self._send(txs)
         for tx in txs.filtered(lambda t: t.state == "authorized"):
             tx.bookconnect_session_id.message_post(
@@ -546,7 +572,12 @@ class BookconnectCollector(models.AbstractModel):
 
     def _capture_hold(self, hold, invoice):
         """Capture from a hold what the invoice says: less than held (the rest is released),
-        all of it (then the difference is charged), or nothing (the hold is voided)."""
+        all of it (then the difference is charged), or nothing (the hold is voided).
+
+        A capture that fails may still have gone through (its answer lost): Stripe is asked
+        before the invoice is charged another way, and while it cannot tell, the invoice stays
+        with the hold and the capture is retried, so that the card is never charged twice.
+        """
         due = invoice.amount_residual
         hold.invoice_ids = [Command.link(invoice.id)]
         if float_is_zero(due, precision_rounding=invoice.currency_id.rounding):
@@ -558,16 +589,26 @@ class BookconnectCollector(models.AbstractModel):
                 hold._send_capture_request(amount_to_capture=amount)
         except SEND_ERRORS as exc:
             _logger.info("capture of %s failed: %s", hold.reference, exc)
-            self._log_on_sessions(
-                hold,
-                _(
-                    "The card hold could not be captured (%(error)s): the invoice is charged "
-                    "instead.",
-                    error=exc,
-                ),
-            )
-            hold.invoice_ids = [Command.unlink(invoice.id)]
-            return hold
+            try:
+                with self.env.cr.savepoint():
+                    captured = hold._bookconnect_capture_outcome()
+            except SEND_ERRORS as lookup_exc:
+                _logger.info("capture of %s: outcome unknown: %s", hold.reference, lookup_exc)
+                self._queue_capture_retry(hold, exc)
+                return hold
+            if not captured:
+                self._log_on_sessions(
+                    hold,
+                    _(
+                        "The card hold could not be captured (%(error)s): the invoice is "
+                        "charged instead.",
+                        error=exc,
+                    ),
+                )
+                hold.invoice_ids = [Command.unlink(invoice.id)]
+                return hold
+        if hold.bookconnect_retry_at:
+            hold.bookconnect_retry_at = False
         if hold.state == "done":
             hold._post_process()
             session = invoice.bookconnect_session_id
@@ -584,6 +625,26 @@ class BookconnectCollector(models.AbstractModel):
                 )
             )
         return hold
+
+    def _queue_capture_retry(self, hold, error):
+        """Stripe could not say whether the hold was captured: try again later, the invoice
+        staying with the hold (nothing else charges it meanwhile)."""
+        attempts = min(hold.bookconnect_attempts + 1, len(RETRY_DELAYS))
+        hold.write(
+            {
+                "bookconnect_attempts": attempts,
+                "bookconnect_retry_at": fields.Datetime.now() + RETRY_DELAYS[attempts - 1],
+                "state_message": str(error),
+            }
+        )
+        self._log_on_sessions(
+            hold,
+            _(
+                "The card hold could not be captured (%(error)s); it will be tried again "
+                "automatically.",
+                error=error,
+            ),
+        )
 
     def _void(self, holds):
         for hold in holds.filtered(lambda t: t.state == "authorized"):
