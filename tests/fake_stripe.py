@@ -589,6 +589,17 @@ class FakeStripe:
             and (method is None or entry["method"] == method)
         ]
 
+    def payment_intents(self, secret_key):
+        """Every PaymentIntent the fake holds, as Stripe's list API gives them (dicts)."""
+        response = requests.get(
+            f"{self.url}/v1/payment_intents",
+            params={"limit": 100},
+            headers={"Authorization": f"Bearer {secret_key}"},
+            timeout=30,
+        )
+        response.raise_for_status()
+        return response.json()["data"]
+
     def events(self, type=None, object_id=None):
         return [
             event

@@ -6,7 +6,9 @@ import configparser
 import contextlib
 import email
 import email.policy
+import importlib.util
 import itertools
+import json
 import os
 import re
 import shutil
@@ -14,6 +16,7 @@ import signal
 import socket
 import socketserver
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -28,7 +31,43 @@ CONF = STATE / "odoo.conf"
 TEST_ADDONS = Path(__file__).resolve().parent / "odoo_addons"
 LOGS = STATE / "logs"
 FILESTORE = Path(os.environ.get("BOOKCONNECT_DATA_DIR", STATE / "data")) / "filestore"
-LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ \d+ (?P<level>[A-Z]+) ")
+# When these system tests started: logs written since then are theirs.
+STARTED = time.time()
+LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ (?P<pid>\d+) (?P<level>[A-Z]+) ")
+WORKER_ALIVE = re.compile(r"Worker (?P<kind>Worker\w+) \((?P<pid>\d+)\) alive")
+
+
+def record_reliability(check, **figures):
+    """Append one line of figures (``concurrency``, ``faults``, ``hostile``, ``access``) to the
+    reliability summary ``make test`` prints after the tests.
+
+    :raise RuntimeError: when ``BOOKCONNECT_RELIABILITY_FILE`` is not set. These tests exist
+        to produce the summary: run outside ``make test``, their figures would be lost.
+    """
+    path = os.environ.get("BOOKCONNECT_RELIABILITY_FILE")
+    if not path:
+        raise RuntimeError(
+            "BOOKCONNECT_RELIABILITY_FILE is not set: run the system tests through `make test`"
+            " (scripts/test.sh), which prints the reliability summary"
+        )
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps({"check": check, **figures}) + "\n")
+
+
+def billing_engine():
+    """The addon's billing engine (``bookconnect_therapy/core``: plain Python, no Odoo),
+    imported on its own as the package ``bookconnect_core``, to compute what Odoo should
+    have measured and billed."""
+    name = "bookconnect_core"
+    if name not in sys.modules:
+        folder = REPO / "bookconnect_therapy" / "core"
+        spec = importlib.util.spec_from_file_location(
+            name, folder / "__init__.py", submodule_search_locations=[str(folder)]
+        )
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
 
 
 def odoo_src():
@@ -193,6 +232,15 @@ class OdooServer:
         return (
             self.logfile.read_text(errors="replace").splitlines() if self.logfile.exists() else []
         )
+
+    def worker_pids(self):
+        """Process ids of the server's workers by kind (``WorkerHTTP``, ``WorkerCron``), as
+        they announced themselves in the log (multi-process mode)."""
+        pids = {}
+        for line in self.log_lines():
+            if match := WORKER_ALIVE.search(line):
+                pids.setdefault(match["kind"], set()).add(int(match["pid"]))
+        return pids
 
     def rpc(self, login, password):
         """JSON-RPC as ``login`` (see ``Rpc``)."""

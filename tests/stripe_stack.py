@@ -42,6 +42,9 @@ SECRET_KEY = "sk_test_bookconnect_e2e"
 PUBLISHABLE_KEY = "pk_test_bookconnect_e2e"
 CALL_SECRET = "e2e-call-secret"
 WEBHOOK = "/payment/stripe/webhook"
+# Every secret a stack configured (webhook secrets are made up by the fake Stripe): no log may
+# ever show one (see test_secrets.py).
+SECRETS = {SECRET_KEY, CALL_SECRET}
 
 
 def utcnow():
@@ -52,12 +55,34 @@ def odoo_datetime(value):
     return value.strftime("%Y-%m-%d %H:%M:%S")
 
 
+def sign_call_event(body, secret=CALL_SECRET, timestamp=None):
+    """The ``X-BookConnect-Signature`` header of a call-events body (bytes), signed at
+    ``timestamp`` (unix seconds, now by default) with ``secret``."""
+    timestamp = int(time.time()) if timestamp is None else int(timestamp)
+    digest = hmac.new(secret.encode(), b"%d.%s" % (timestamp, body), hashlib.sha256)
+    return f"t={timestamp},v1={digest.hexdigest()}"
+
+
+def call_event_body(uid, kind, participant, at):
+    """The JSON body the external video service posts (``at``: naive UTC datetime)."""
+    return json.dumps(
+        {"id": uid, "event": kind, "participant": participant, "at": f"{at.isoformat()}Z"}
+    ).encode()
+
+
 class StripeStack:
-    def __init__(self, name, workers=0):
+    """:param workers: HTTP workers of the Odoo server (0: one threaded process, no cron).
+    :param env: more environment variables for the Odoo server.
+    :param prepare: called with the database name once it is cloned, before the server starts.
+    """
+
+    def __init__(self, name, workers=0, env=None, prepare=None):
         prefix = os.environ.get("BOOKCONNECT_TEST_DB", "bookconnect_test")
         self.db = f"{prefix}_{name}"
         self.name = name
         self.workers = workers
+        self.env = env or {}
+        self.prepare = prepare
         self.fake = FakeStripe(free_port(), LOGS / f"{name}-fake-stripe.log")
         self.smtp = SmtpSink()
         self.server = None
@@ -70,6 +95,8 @@ class StripeStack:
             self.fake.start()
             self.smtp.start()
             clone_db(template("demo"), self.db)
+            if self.prepare:
+                self.prepare(self.db)
             self.server = OdooServer(
                 self.db,
                 "-i",
@@ -82,7 +109,7 @@ class StripeStack:
                 workers=self.workers,
                 addons=[TEST_ADDONS],
                 load=["bookconnect_fake_stripe"],
-                env={"BOOKCONNECT_FAKE_STRIPE_URL": self.fake.url},
+                env={"BOOKCONNECT_FAKE_STRIPE_URL": self.fake.url, **self.env},
             )
             self.server.start(timeout=300)
             self.admin = self.server.rpc("admin", "admin")
@@ -142,6 +169,7 @@ class StripeStack:
         provider = self.provider()
         if not (provider["stripe_webhook_secret"] and provider["journal_id"]):
             raise RuntimeError(f"the Stripe provider is not ready: {provider}")
+        SECRETS.add(provider["stripe_webhook_secret"])
 
     # Reading --------------------------------------------------------------------------------
 
@@ -303,22 +331,26 @@ class StripeStack:
         session["start"] = datetime.fromisoformat(session["start"])
         return session
 
+    def post_call_event(self, token, body, signature=None, headers=None, timeout=60):
+        """POST ``body`` (bytes) to the call-events endpoint of the session ``token``, signed
+        with the practice's secret unless ``signature`` is given (``False``: unsigned)."""
+        headers = {"Content-Type": "application/json", **(headers or {})}
+        if signature is None:
+            signature = sign_call_event(body)
+        if signature:
+            headers["X-BookConnect-Signature"] = signature
+        return requests.post(
+            f"{self.server.url}/bookconnect/calls/{token}/events",
+            data=body,
+            headers=headers,
+            timeout=timeout,
+        )
+
     def call_event(self, session, uid, kind, participant, minute):
         """Post one signed event of the external video service, ``minute`` after the start."""
         at = session["start"] + timedelta(minutes=minute)
-        body = json.dumps(
-            {"id": uid, "event": kind, "participant": participant, "at": f"{at.isoformat()}Z"}
-        ).encode()
-        timestamp = int(time.time())
-        digest = hmac.new(CALL_SECRET.encode(), b"%d.%s" % (timestamp, body), hashlib.sha256)
-        response = requests.post(
-            f"{self.server.url}/bookconnect/calls/{session['access_token']}/events",
-            data=body,
-            headers={
-                "Content-Type": "application/json",
-                "X-BookConnect-Signature": f"t={timestamp},v1={digest.hexdigest()}",
-            },
-            timeout=60,
+        response = self.post_call_event(
+            session["access_token"], call_event_body(uid, kind, participant, at)
         )
         if response.status_code != 200:
             raise AssertionError(f"call event refused: {response.status_code} {response.text}")

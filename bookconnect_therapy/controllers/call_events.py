@@ -118,7 +118,9 @@ class CallEventsController(http.Controller):
         httprequest = request.httprequest
         if (httprequest.content_length or 0) > MAX_BODY_BYTES:
             raise BadRequest(413, f"the body is larger than {MAX_BODY_BYTES} bytes")
-        body = httprequest.get_data(cache=False)
+        # Kept on the request (werkzeug caches it): after a serialization failure Odoo runs
+        # this handler again, and the input stream can be read only once.
+        body = httprequest.get_data()
         if len(body) > MAX_BODY_BYTES:
             raise BadRequest(413, f"the body is larger than {MAX_BODY_BYTES} bytes")
         if len(token) != 32 or not all(c in "0123456789abcdef" for c in token):

@@ -18,3 +18,4 @@ from . import payment_transaction
 from . import bookconnect_collector
 from . import res_config_settings
 from . import bookconnect_booking
+from . import ir_http

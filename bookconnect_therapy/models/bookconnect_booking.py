@@ -242,13 +242,15 @@ class BookconnectBooking(models.AbstractModel):
         same email would hand that contact's sessions and invoices to whoever typed the address.
 
         :return: the new portal user (sudo).
-        :raise UserError: on a missing name, an invalid email, a short password, or an email
-            that already has an account.
+        :raise UserError: on a missing name or one with control characters, an invalid email,
+            a short password, or an email that already has an account.
         """
         name = (name or "").strip()
         login = email_normalize(email or "")
         if not name:
             raise UserError(_("Please enter your name."))
+        if not name.isprintable():
+            raise UserError(_("Your name contains characters that cannot be used."))
         if not login:
             raise UserError(_("Please enter a valid email address."))
         if len(password or "") < MIN_PASSWORD_LENGTH:

@@ -294,7 +294,25 @@ class BookconnectCollector(models.AbstractModel):
         remaining = max(len(due) - batch_size, 0)
         due = due[:batch_size]
         self.with_context(bookconnect_defer_post_process=True)._send(due)
-        self.env["ir.cron"]._notify_progress(done=len(due), remaining=remaining)
+        # Card holds whose capture had an unknown outcome: captured again (or found captured).
+        holds = self.env["payment.transaction"].search(
+            [
+                ("bookconnect_purpose", "=", "hold"),
+                ("state", "=", "authorized"),
+                ("bookconnect_retry_at", "!=", False),
+                ("bookconnect_retry_at", "<=", fields.Datetime.now()),
+            ],
+            limit=batch_size,
+        )
+        for hold in holds:
+            invoice = hold.invoice_ids.filtered(
+                lambda m: m.state == "posted" and m.payment_state in ("not_paid", "partial")
+            )[:1]
+            if invoice:
+                self._capture_hold(hold, invoice)
+            else:
+                hold.bookconnect_retry_at = False
+        self.env["ir.cron"]._notify_progress(done=len(due) + len(holds), remaining=remaining)
 
     def _log_on_sessions(self, txs, body):
         sessions = txs.bookconnect_session_id | txs.invoice_ids.bookconnect_session_id
@@ -590,7 +608,12 @@ class BookconnectCollector(models.AbstractModel):
 
     def _capture_hold(self, hold, invoice):
         """Capture from a hold what the invoice says: less than held (the rest is released),
-        all of it (then the difference is charged), or nothing (the hold is voided)."""
+        all of it (then the difference is charged), or nothing (the hold is voided).
+
+        A capture that fails may still have gone through (its answer lost): Stripe is asked
+        before the invoice is charged another way, and while it cannot tell, the invoice stays
+        with the hold and the capture is retried, so that the card is never charged twice.
+        """
         due = invoice.amount_residual
         hold.invoice_ids = [Command.link(invoice.id)]
         if float_is_zero(due, precision_rounding=invoice.currency_id.rounding):
@@ -602,16 +625,26 @@ class BookconnectCollector(models.AbstractModel):
                 hold._send_capture_request(amount_to_capture=amount)
         except SEND_ERRORS as exc:
             _logger.info("capture of %s failed: %s", hold.reference, exc)
-            self._log_on_sessions(
-                hold,
-                _(
-                    "The card hold could not be captured (%(error)s): the invoice is charged "
-                    "instead.",
-                    error=exc,
-                ),
-            )
-            hold.invoice_ids = [Command.unlink(invoice.id)]
-            return hold
+            try:
+                with self.env.cr.savepoint():
+                    captured = hold._bookconnect_capture_outcome()
+            except SEND_ERRORS as lookup_exc:
+                _logger.info("capture of %s: outcome unknown: %s", hold.reference, lookup_exc)
+                self._queue_capture_retry(hold, exc)
+                return hold
+            if not captured:
+                self._log_on_sessions(
+                    hold,
+                    _(
+                        "The card hold could not be captured (%(error)s): the invoice is "
+                        "charged instead.",
+                        error=exc,
+                    ),
+                )
+                hold.invoice_ids = [Command.unlink(invoice.id)]
+                return hold
+        if hold.bookconnect_retry_at:
+            hold.bookconnect_retry_at = False
         if hold.state == "done":
             hold._post_process()
             session = invoice.bookconnect_session_id
@@ -628,6 +661,26 @@ class BookconnectCollector(models.AbstractModel):
                 )
             )
         return hold
+
+    def _queue_capture_retry(self, hold, error):
+        """Stripe could not say whether the hold was captured: try again later, the invoice
+        staying with the hold (nothing else charges it meanwhile)."""
+        attempts = min(hold.bookconnect_attempts + 1, len(RETRY_DELAYS))
+        hold.write(
+            {
+                "bookconnect_attempts": attempts,
+                "bookconnect_retry_at": fields.Datetime.now() + RETRY_DELAYS[attempts - 1],
+                "state_message": str(error),
+            }
+        )
+        self._log_on_sessions(
+            hold,
+            _(
+                "The card hold could not be captured (%(error)s); it will be tried again "
+                "automatically.",
+                error=error,
+            ),
+        )
 
     def _void(self, holds):
         for hold in holds.filtered(lambda t: t.state == "authorized"):

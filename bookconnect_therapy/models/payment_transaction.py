@@ -138,7 +138,44 @@ class PaymentTransaction(models.Model):
             released, self.currency_id
         )
 
+    def _bookconnect_capture_outcome(self):
+        """Ask Stripe whether this card hold was captured, after a capture whose answer was
+        lost, and record the capture when it was.
+
+        :return: whether the hold is captured (the transaction is then done).
+        :raise: what reaching Stripe raises (``requests`` errors, ``ValidationError``).
+        """
+        self.ensure_one()
+        if self.provider_code != "stripe" or not self.provider_reference:
+            return False
+        payment_intent = self.provider_id._stripe_make_request(
+            f"payment_intents/{self.provider_reference}", method="GET"
+        )
+        if payment_intent.get("status") != "succeeded":
+            return False
+        notification_data = {"reference": self.reference}
+        StripeController._include_payment_intent_in_notification_data(
+            payment_intent, notification_data
+        )
+        self._handle_notification_data("stripe", notification_data)
+        return self.state == "done"
+
+    def _bookconnect_record_captured_amount(self, payment_intent):
+        """What Stripe captured from a hold, whoever says it (the capture's answer, a look-up
+        after a lost answer, a webhook): the transaction, and so the payment Odoo books from
+        it, is what was taken; what was held stays on record."""
+        if not isinstance(payment_intent, dict) or payment_intent.get("status") != "succeeded":
+            return
+        received = payment_intent.get("amount_received")
+        if received is None:
+            return
+        captured = payment_utils.to_major_currency_units(received, self.currency_id)
+        if self.currency_id.compare_amounts(captured, self.amount) < 0:
+            self.write({"bookconnect_held_amount": self.amount, "amount": captured})
+
     def _process_notification_data(self, notification_data):
+        if self.bookconnect_purpose == "hold" and self.provider_code == "stripe":
+            self._bookconnect_record_captured_amount(notification_data.get("payment_intent"))
         if self.bookconnect_purpose != "release":
             return super()._process_notification_data(notification_data)
         # Recorded for the accountant, never booked: the client paid nothing for it.

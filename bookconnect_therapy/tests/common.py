@@ -155,6 +155,20 @@ class StripeSessionCase(SessionCase):
         )
         cls.policy_card = cls._make_policy(mode="minute", rate=1.0, collection="card")
 
+    @classmethod
+    def _make_token(cls, partner, customer="cus_client_b"):
+        """A card saved by ``partner`` at the test Stripe provider."""
+        return cls.env["payment.token"].create(
+            {
+                "provider_id": cls.stripe.id,
+                "payment_method_id": cls.card.id,
+                "partner_id": partner.id,
+                "provider_ref": customer,
+                "stripe_payment_method": "pm_card_visa",
+                "payment_details": "4444",
+            }
+        )
+
     def setUp(self):
         super().setUp()
         self.stripe_calls = []

@@ -231,6 +231,11 @@ class TestBookingSlots(SessionCase):
         with self.assertRaisesRegex(UserError, "your name"):
             self.Booking._signup_client("  ", "noname@example.com", "long enough")
 
+    def test_signup_refuses_names_with_control_characters(self):
+        for name in ("Jo\x00e", "Jo\ne", "\u202eeoJ"):
+            with self.subTest(name=name), self.assertRaisesRegex(UserError, "cannot be used"):
+                self.Booking._signup_client(name, "jo@example.com", "long enough")
+
     def test_settings_are_validated(self):
         for field, value in (
             ("bookconnect_booking_slot_minutes", 0),

@@ -1,10 +1,12 @@
 import json
 import time
 from datetime import timedelta
+from unittest.mock import patch
 
 from odoo.tests import HttpCase, tagged
 
 from ..controllers.call_events import SIGNATURE_HEADER, compute_signature
+from ..models.bookconnect_metered_call import BookconnectMeteredCall
 from .common import SessionCase
 
 SECRET = "s3cret-for-tests"
@@ -57,6 +59,31 @@ class TestCallEventsEndpoint(SessionCase, HttpCase):
         ]:
             self.assertEqual(self.post(self.event(uid, kind, who, minute)).status_code, 200)
         self.assertEqual(self.therapy.call_id.billable_seconds, 34 * 60)
+
+    def test_an_event_replayed_after_a_serialization_failure_is_recorded(self):
+        """Two events of one call at once: PostgreSQL refuses the second writer and Odoo runs
+        its request again. The second run must read the same signed body, not an empty one."""
+        record = BookconnectMeteredCall._record_external_event
+        runs = []
+
+        def concurrent_update_first(call, *args, **kwargs):
+            runs.append(args[0])
+            if len(runs) == 1:
+                call.env.cr.execute(
+                    "DO $$ BEGIN RAISE EXCEPTION 'concurrent update'"
+                    " USING ERRCODE = 'serialization_failure'; END $$",
+                    log_exceptions=False,
+                )
+            return record(call, *args, **kwargs)
+
+        with patch.object(
+            BookconnectMeteredCall, "_record_external_event", concurrent_update_first
+        ):
+            response = self.post(self.event("e1", "joined", "client", -4))
+        self.assertEqual(runs, ["e1", "e1"])
+        self.assertEqual(response.status_code, 200, response.text)
+        self.assertEqual(response.json()["status"], "recorded")
+        self.assertEqual(self.therapy.call_id.event_ids.mapped("event_uid"), ["e1"])
 
     def test_wrong_secret_old_future_or_missing_signatures_are_401(self):
         body = self.event("e2", "joined", "client", 0)

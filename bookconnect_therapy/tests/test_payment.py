@@ -3,6 +3,7 @@ from datetime import timedelta
 import requests
 from freezegun import freeze_time
 
+from odoo.exceptions import ValidationError
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
@@ -39,6 +40,21 @@ class TestCharge(StripeSessionCase, MailCase):
         self.assertEqual(receipts.recipient_ids, self.client)
         self.assertIn(invoice.name, receipts.body_html)
         self.assertTrue(tx.bookconnect_receipt_sent)
+
+    def test_one_run_charges_the_cards_of_several_clients(self):
+        """The sweep ends the sessions of different clients together: each client's own card
+        is charged once (Odoo checks a new transaction's token as if it were alone)."""
+        token_b = self._make_token(self.client_b)
+        mine = self.held(30)
+        theirs = self.held(20, therapist=self.therapist_b, client=self.client_b)
+        (mine | theirs)._end_sessions(automatic=True)
+        self.assertEqual((mine.state, theirs.state), ("paid", "paid"))
+        self.assertEqual(mine.transaction_ids.token_id, self.token)
+        self.assertEqual(theirs.transaction_ids.token_id, token_b)
+        self.assertEqual(
+            sorted(c["payload"]["customer"] for c in self.calls("payment_intents")),
+            ["cus_client", "cus_client_b"],
+        )
 
     def test_portal_policy_is_not_charged(self):
         portal = self.policy(mode="minute", rate=1.0, collection="portal")
@@ -265,6 +281,91 @@ class TestHolds(StripeSessionCase):
         self.assertEqual(
             len(session.transaction_ids.filtered(lambda t: t.state == "authorized")), 1
         )
+
+    def test_holds_of_several_clients_are_placed_in_one_run(self):
+        token_b = self._make_token(self.client_b)
+        mine = self.book(policy_id=self.policy_hold.id, start=self.at(0), minutes=50)
+        theirs = self.book(
+            policy_id=self.policy_hold.id,
+            start=self.at(0),
+            minutes=50,
+            therapist=self.therapist_b,
+            client=self.client_b,
+        )
+        self.assertEqual(self.place(mine, self.at(-60)).token_id, self.token)
+        hold_b = theirs._active_hold()
+        self.assertEqual((hold_b.state, hold_b.token_id), ("authorized", token_b))
+
+    def hold_then_meet(self, minutes):
+        """A session with a card hold placed, then held for ``minutes``: (session, hold)."""
+        session = self.book(policy_id=self.policy_hold.id, start=self.at(0), minutes=50)
+        hold = self.place(session, self.at(-60))
+        for role, kind, minute in [
+            ("therapist", "joined", 0),
+            ("client", "joined", 0),
+            ("client", "left", minutes),
+            ("therapist", "left", minutes),
+        ]:
+            self.external(session, role, kind, minute)
+        return session, hold
+
+    def captured(self, hold, cents):
+        return {
+            "id": hold.provider_reference,
+            "status": "succeeded",
+            "amount": 5000,
+            "amount_received": cents,
+            "payment_method": "pm_card_visa",
+        }
+
+    @mute_logger("odoo.addons.bookconnect_therapy.models.bookconnect_collector")
+    def test_lost_answer_to_a_capture_is_looked_up_not_charged_again(self):
+        """Stripe captured the hold but its answer was lost: Odoo asks Stripe and records the
+        capture instead of charging the card a second time."""
+        session, hold = self.hold_then_meet(35)
+        intent = f"payment_intents/{hold.provider_reference}"
+        self.stripe_answers[f"{intent}/capture"] = [
+            requests.exceptions.ConnectionError("connection dropped")
+        ]
+        self.stripe_answers[intent] = [self.captured(hold, 3500)]
+        session.action_end_session()
+        self.assertEqual(len(self.calls("payment_intents")), 1, "only the hold: no new charge")
+        self.assertEqual(session.state, "paid")
+        self.assertEqual(
+            (hold.state, hold.amount, hold.bookconnect_held_amount), ("done", 35.0, 50.0)
+        )
+        self.assertEqual(hold.payment_id.amount, 35.0)
+        self.assertIn(session.invoice_id, hold.invoice_ids)
+
+    @mute_logger("odoo.addons.bookconnect_therapy.models.bookconnect_collector")
+    def test_capture_with_unknown_outcome_is_retried_and_never_charged_instead(self):
+        session, hold = self.hold_then_meet(35)
+        intent = f"payment_intents/{hold.provider_reference}"
+        down = requests.exceptions.ConnectionError("Stripe unreachable")
+        self.stripe_answers[f"{intent}/capture"] = [down]
+        self.stripe_answers[intent] = [down]
+        with freeze_time(self.at(60)):
+            session.action_end_session()
+        self.assertEqual(session.state, "invoiced")
+        self.assertEqual(session.invoice_id.payment_state, "not_paid")
+        self.assertEqual(hold.state, "authorized")
+        self.assertIn(session.invoice_id, hold.invoice_ids)
+        self.assertEqual(hold.bookconnect_retry_at, self.at(65))
+        # Nothing else charges the invoice meanwhile: the sweep, a second end, a collection.
+        session._end_sessions()
+        self.env["bookconnect.collector"]._collect(session.invoice_id)
+        self.assertEqual(len(self.calls("payment_intents")), 1, "only the hold")
+        # The retry: Stripe refuses to capture twice and, asked, says it was captured.
+        self.stripe_answers[f"{intent}/capture"] = [
+            ValidationError("Stripe: This PaymentIntent has a status of succeeded")
+        ]
+        self.stripe_answers[intent] = [self.captured(hold, 3500)]
+        with freeze_time(self.at(66)):
+            self.env["bookconnect.collector"]._cron_retry()
+        self.assertEqual(session.state, "paid")
+        self.assertEqual((hold.state, hold.amount), ("done", 35.0))
+        self.assertFalse(hold.bookconnect_retry_at)
+        self.assertEqual(len(self.calls("payment_intents")), 1, "never charged instead")
 
     def test_no_card_no_hold_but_a_note(self):
         self.token.active = False

@@ -317,6 +317,13 @@ class TestPortalAccess(PortalCase):
         self.assertNotIn(self.theirs.name, response.text)
         self.assertNotIn("Dana Client", response.text)
 
+    def test_a_path_with_a_nul_character_is_not_found(self):
+        """PostgreSQL refuses NUL in text: looking such a path up as an attachment would be a
+        server error for any visitor who types one."""
+        for path in ("/my/sessions/x%00/cancel", "/%00", "/bookconnect/calls/a%2F%00/events"):
+            with self.subTest(path=path):
+                self.assertEqual(self.url_open(path).status_code, 404)
+
     def test_another_clients_session_by_url(self):
         response = self.get(self.theirs.access_url)
         self.assertRedirects(response, "/my")

@@ -1,5 +1,7 @@
 import threading
 
+import psycopg2
+
 from odoo import SUPERUSER_ID, Command, api
 from odoo.modules.registry import Registry
 from odoo.tests import BaseCase, tagged
@@ -96,3 +98,70 @@ class TestEndingRace(BaseCase):
         self.assertEqual(states, {"invoiced"})
         ended = sum(o for o in outcomes if isinstance(o, int))
         self.assertEqual(ended, len(ids), f"every session ended exactly once: {outcomes}")
+
+
+@tagged("post_install", "-at_install", "bookconnect")
+class TestCallEventRace(BaseCase):
+    """Two events of one call recorded at once by two workers: the second one waits for the
+    first and is then run again by Odoo (a serialization failure), quietly."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.registry = Registry(get_db_name())
+
+    def cursor(self):
+        cr = self.registry.cursor()
+        # The registry is already loaded: hand it over (see TestEndingRace).
+        cr.transaction = api.Transaction(self.registry)
+        return cr
+
+    def test_an_event_on_a_call_changed_meanwhile_is_refused_quietly_for_a_retry(self):
+        with self.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {"tracking_disable": True})
+            therapist = env["res.users"].create(
+                {
+                    "name": "Event Race Therapist",
+                    "login": f"event_race_{id(self)}",
+                    "groups_id": [Command.set([env.ref("bookconnect_therapy.group_therapist").id])],
+                }
+            )
+            client = env["res.partner"].create({"name": "Event Race Client"})
+            policy = env["bookconnect.billing.policy"].create(
+                {"name": "Event race", "mode": "minute", "rate": 1.0}
+            )
+            session = env["bookconnect.therapy.session"].create(
+                {
+                    "therapist_id": therapist.id,
+                    "partner_id": client.id,
+                    "policy_id": policy.id,
+                    "start": "2026-11-27 10:00:00",
+                    "stop": "2026-11-27 10:50:00",
+                }
+            )
+            session.call_id._record_external_event(
+                "t1", "joined", "therapist", "2026-11-27 10:00:00"
+            )
+            call_id = session.call_id.id
+        with self.cursor() as late_cr:
+            late = api.Environment(late_cr, SUPERUSER_ID, {})["bookconnect.metered.call"]
+            # This transaction's snapshot starts with its first query.
+            self.assertEqual(late.browse(call_id).billable_seconds, 0)
+            with self.cursor() as first_cr:
+                # An event that changes no figure of the call: a "left" with nothing open.
+                first = api.Environment(first_cr, SUPERUSER_ID, {})["bookconnect.metered.call"]
+                first.browse(call_id)._record_external_event(
+                    "c0", "left", "client", "2026-11-27 10:05:00"
+                )
+            with (
+                self.assertNoLogs("odoo.sql_db", "ERROR"),
+                self.assertRaises(psycopg2.errors.SerializationFailure),
+            ):
+                late.browse(call_id)._record_external_event(
+                    "c1", "joined", "client", "2026-11-27 10:01:00"
+                )
+            late_cr.rollback()
+        with self.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            events = env["bookconnect.call.event"].search([("call_id", "=", call_id)])
+            self.assertEqual(sorted(events.mapped("event_uid")), ["c0", "t1"])

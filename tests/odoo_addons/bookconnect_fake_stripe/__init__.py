@@ -6,6 +6,9 @@ Odoo's ``payment_stripe`` has Stripe's API address written in. This module swaps
 ``https://api.stripe.com/`` to the fake Stripe server named by ``BOOKCONNECT_FAKE_STRIPE_URL``
 (on 127.0.0.1) and passes everything else through unchanged. What Odoo sends, and how it reads
 the answers, stays exactly what production does.
+
+``BOOKCONNECT_FAKE_STRIPE_TIMEOUT`` (seconds), when set, shortens the timeout of those requests
+(Odoo waits 60 s), so that a test can make Stripe answer too late in a few seconds.
 """
 
 import logging
@@ -42,6 +45,9 @@ class StripeToFake:
     def request(self, method, url, *args, **kwargs):
         if url.startswith(STRIPE_API):
             url = fake_url() + url[len(STRIPE_API) :]
+            cap = os.environ.get("BOOKCONNECT_FAKE_STRIPE_TIMEOUT")
+            if cap:
+                kwargs["timeout"] = min(float(cap), kwargs.get("timeout") or float(cap))
         return self._module.request(method, url, *args, **kwargs)
 
 
