@@ -27,6 +27,7 @@ from stripe_stack import SECRET_KEY, StripeStack, odoo_datetime, utcnow
 ODOO_STRIPE_TIMEOUT = 3
 REPORT = LOGS / "fault-report.txt"
 RETRY_CRON = "bookconnect_therapy.ir_cron_retry_charges"
+POST_PROCESS_CRON = "payment.cron_post_process_payment_tx"
 SWEEP_CRON = "bookconnect_therapy.ir_cron_session_sweep"
 # Odoo's own payment_stripe logs a dropped connection as an error; it is the fault injected.
 DROPPED = "unable to reach endpoint at https://api.stripe.com/v1/payment_intents"
@@ -223,6 +224,8 @@ def retry_now(stack, session_ids):
     past = odoo_datetime(utcnow() - timedelta(minutes=1))
     admin("payment.transaction", "write", due, {"bookconnect_retry_at": past})
     admin.run_cron(RETRY_CRON)
+    # The payments job leaves the bookkeeping of what went through to Odoo's own job.
+    admin.run_cron(POST_PROCESS_CRON)
     return due
 
 
@@ -360,12 +363,13 @@ def test_lost_answer_to_a_hold_capture_never_charges_twice(stack, report, client
     entry["survived"] = True
 
 
-def test_server_killed_mid_sweep_and_restarted(stack, report, clients, card_policy):
+def test_server_killed_mid_payments_and_restarted(stack, report, clients, card_policy):
     entry = record(
         report,
-        "Odoo killed (SIGKILL) mid-sweep, restarted, sweep run again",
-        "12 ended calls waiting for the sweep; each Stripe charge takes 1.5 s; the server's "
-        "process group is killed after Stripe took the first payment",
+        "Odoo killed (SIGKILL) mid-payments, restarted, jobs run again",
+        "12 ended calls: the sweep invoices them and queues their charges (committed); the "
+        "payments job sends them, each Stripe charge taking 1.5 s; the server's process group "
+        "is killed after Stripe took the first payment",
     )
     admin = stack.admin
     sessions = [
@@ -380,18 +384,24 @@ def test_server_killed_mid_sweep_and_restarted(stack, report, clients, card_poli
         [admin.ref("base.main_company")],
         {"bookconnect_auto_end_minutes": 1},
     )
-    before = {i["id"] for i in stack.fake.payment_intents(SECRET_KEY)}
     sent_before = len(stack.fake.requests(r"/v1/payment_intents", "POST"))
+    admin.run_cron(SWEEP_CRON)
+    assert len(stack.fake.requests(r"/v1/payment_intents", "POST")) == sent_before, (
+        "the sweep itself sends no payment"
+    )
+    queued = [tx for i in ids for tx in stack.transactions(i)]
+    assert {tx["state"] for tx in queued} == {"draft"}, queued
+    before = {i["id"] for i in stack.fake.payment_intents(SECRET_KEY)}
     stack.fake.fault(r"/v1/payment_intents", sleep=1.5, times=10)
-    sweep_errors = []
+    job_errors = []
 
-    def sweep():
+    def payments():
         try:
-            admin.run_cron(SWEEP_CRON)
+            admin.run_cron(RETRY_CRON)
         except (RpcError, requests.RequestException) as exc:
-            sweep_errors.append(exc)
+            job_errors.append(exc)
 
-    thread = threading.Thread(target=sweep, daemon=True)
+    thread = threading.Thread(target=payments, daemon=True)
     thread.start()
     deadline = time.monotonic() + 120
     while not [
@@ -399,12 +409,12 @@ def test_server_killed_mid_sweep_and_restarted(stack, report, clients, card_poli
         for r in stack.fake.requests(r"/v1/payment_intents", "POST")[sent_before:]
         if "status" in r
     ]:
-        assert thread.is_alive(), f"the sweep ended before Stripe was called: {sweep_errors}"
+        assert thread.is_alive(), f"the job ended before Stripe was called: {job_errors}"
         assert time.monotonic() < deadline, "Stripe was never called"
         time.sleep(0.1)
     stack.server.kill()
     thread.join(timeout=30)
-    assert sweep_errors, "the sweep was not interrupted"
+    assert job_errors, "the payments job was not interrupted"
     stack.fake.clear_faults()
     taken_while_killed = len(
         [
@@ -413,17 +423,20 @@ def test_server_killed_mid_sweep_and_restarted(stack, report, clients, card_poli
             if i["status"] == "succeeded" and i["id"] not in before
         ]
     )
-    assert taken_while_killed, "Stripe took nothing before the kill: the fault was not mid-sweep"
+    assert taken_while_killed, "Stripe took nothing before the kill: the fault was not mid-job"
 
     stack.server.start(timeout=300)
     mark = stack.log_mark()
+    # The invoices and their queued charges outlived the kill; the job sends them again
+    # with the same references, hence the same idempotency keys.
     states = {s["state"] for s in admin.read("bookconnect.therapy.session", ids, ["state"])}
-    assert states == {"in_progress"}, f"the killed sweep left something behind: {states}"
-    admin.run_cron(SWEEP_CRON)
+    assert states == {"invoiced"}, f"the sweep's work was lost: {states}"
+    admin.run_cron(RETRY_CRON)
+    admin.run_cron(POST_PROCESS_CRON)
     outcomes = judge(stack, entry, ids)
     entry["outcome"] = (
-        f"nothing kept from the killed sweep (Stripe had taken {taken_while_killed} payment(s) "
-        "by then); after the restart: " + ", ".join(f"{n} {o}" for n, o in sorted(outcomes.items()))
+        f"Stripe had taken {taken_while_killed} payment(s) when the server died; after the "
+        "restart: " + ", ".join(f"{n} {o}" for n, o in sorted(outcomes.items()))
     )
     assert set(outcomes.values()) == {"paid"}, outcomes
     assert not stack.log_problems(mark)
