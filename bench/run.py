@@ -22,7 +22,7 @@ from unittest.mock import patch
 REPO = Path(__file__).resolve().parent.parent
 TARGETS = {"time_ratio": 1.0, "scaling_ratio": 1.3, "query_growth": 1.02}
 # Odoo's payment post-processing costs several times an invoice: measured on a sample only.
-POST_PROCESS_SAMPLE = 100
+POST_PROCESS_SAMPLE = 30
 # Methods that charge invoiced sessions, should the charge not run inside the sweep itself
 # (the sweep's ``_after_invoices_posted`` hook). The first one present is called on the
 # sessions the sweep left invoiced, inside the measured time.

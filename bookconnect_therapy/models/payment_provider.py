@@ -79,9 +79,3 @@ class PaymentProvider(models.Model):
                 )
             )
         return response
-
-    def _is_tokenization_required(self, **kwargs):
-        """Paying a session invoice whose policy charges a saved card saves the card."""
-        if kwargs.get("bookconnect_requires_card"):
-            return True
-        return super()._is_tokenization_required(**kwargs)

@@ -45,7 +45,27 @@ class PaymentTransaction(models.Model):
             # only lets us choose the reference: it names the client and the pack.
             if str(vals.get("reference", "")).startswith(self.TOPUP_PREFIX):
                 vals.setdefault("bookconnect_purpose", "topup")
-        return super().create(vals_list)
+        txs = super().create(vals_list)
+        txs._bookconnect_save_cards_for_card_policies()
+        return txs
+
+    def _bookconnect_save_cards_for_card_policies(self):
+        """A client paying a session invoice online whose policy charges the saved card (or
+        requires one) saves the card they pay with, for the next sessions."""
+        to_save = self.filtered(
+            lambda tx: (
+                tx.operation in ("online_direct", "online_redirect")
+                and not tx.tokenize
+                and tx.provider_id.allow_tokenization
+                and tx.payment_method_id.support_tokenization
+                and any(
+                    policy.collection == "card" or policy.require_card
+                    for policy in tx.invoice_ids.sudo().bookconnect_session_id.policy_id
+                )
+            )
+        )
+        if to_save:
+            to_save.tokenize = True
 
     @api.constrains("token_id")
     def _check_token_is_active(self):
@@ -271,10 +291,17 @@ class PaymentTransaction(models.Model):
         return result
 
     def _log_sent_message(self):
-        # A charge sent by a job would add "transaction initiated" to every invoice's chatter
-        # right before "confirmed" (or a failure note on the session): the accountant reads
-        # the outcome, not each attempt.
+        # A charge sent by a job would add "transaction initiated" and "transaction confirmed"
+        # to every invoice's chatter, right before Odoo's post-processing posts "the payment
+        # has been posted" (or the session gets a failure note): the accountant reads the
+        # outcome, not each step of each attempt.
         if self.env.context.get("bookconnect_defer_post_process"):
             others = self.filtered(lambda tx: not tx.bookconnect_purpose)
             return super(PaymentTransaction, others)._log_sent_message()
         return super()._log_sent_message()
+
+    def _log_received_message(self):
+        if self.env.context.get("bookconnect_defer_post_process"):
+            others = self.filtered(lambda tx: not tx.bookconnect_purpose)
+            return super(PaymentTransaction, others)._log_received_message()
+        return super()._log_received_message()

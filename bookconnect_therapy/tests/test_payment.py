@@ -3,6 +3,7 @@ from datetime import timedelta
 import requests
 from freezegun import freeze_time
 
+from odoo import Command
 from odoo.exceptions import ValidationError
 from odoo.tests import tagged
 from odoo.tools import mute_logger
@@ -55,6 +56,34 @@ class TestCharge(StripeSessionCase, MailCase):
             sorted(c["payload"]["customer"] for c in self.calls("payment_intents")),
             ["cus_client", "cus_client_b"],
         )
+
+    def test_paying_a_card_policy_invoice_online_saves_the_card(self):
+        self.token.active = False
+        session = self.held(35)
+        session.action_end_session()
+        invoice = session.invoice_id
+        self.assertEqual(invoice.payment_state, "not_paid")
+
+        def pay_online(invoice, reference):
+            return self.env["payment.transaction"].create(
+                {
+                    "provider_id": self.stripe.id,
+                    "payment_method_id": self.card.id,
+                    "reference": reference,
+                    "amount": invoice.amount_residual,
+                    "currency_id": invoice.currency_id.id,
+                    "partner_id": self.client.id,
+                    "operation": "online_direct",
+                    "invoice_ids": [Command.set(invoice.ids)],
+                }
+            )
+
+        online = pay_online(invoice, "ONLINE-1")
+        self.assertTrue(online.tokenize, "the card paid with is saved for the next sessions")
+        portal = self.policy(mode="minute", rate=1.0, collection="portal")
+        other = self.held(10, policy_id=portal.id)
+        other.action_end_session()
+        self.assertFalse(pay_online(other.invoice_id, "ONLINE-2").tokenize)
 
     def test_portal_policy_is_not_charged(self):
         portal = self.policy(mode="minute", rate=1.0, collection="portal")
