@@ -191,7 +191,9 @@ class BookconnectBooking(models.AbstractModel):
     def _book(self, therapist, partner, start, now=None):
         """Book the slot starting at ``start`` (naive UTC) with ``therapist`` for ``partner``.
 
-        :return: the new session (sudo), scheduled.
+        :return: the new session (sudo), scheduled; when its policy asks for a saved card or
+            payment up front that the client has not given yet, it is released unless they do
+            by its ``confirm_by``.
         :raise SlotTaken: the slot is not (or no longer) offered.
         :raise UserError: the client already has a session at that time.
         """
@@ -226,8 +228,15 @@ class BookconnectBooking(models.AbstractModel):
                 "start": slot[0],
                 "stop": slot[1],
                 "channel": "video",
+                "booked_online": True,
             }
         )
+        confirm_minutes = therapist.company_id.bookconnect_booking_confirm_minutes
+        if confirm_minutes and session._booking_requirements():
+            created = (now or fields.Datetime.now()).replace(microsecond=0)
+            session.with_context(bookconnect_sync=True).write(
+                {"confirm_by": created + timedelta(minutes=confirm_minutes)}
+            )
         session.message_post(
             body=_("Booked online by %(client)s.", client=partner.name),
             author_id=partner.id,

@@ -21,6 +21,8 @@ from ..core import (
 _logger = logging.getLogger(__name__)
 
 OPEN_STATES = ("scheduled", "in_progress")
+# A payment the client started this recently is left to finish before a booking is released.
+PAYMENT_STARTED_GRACE = timedelta(minutes=15)
 BILLED_STATES = ("invoiced", "paid")
 CHANNEL_LABELS = {"video": "Online session", "voice": "Voice session", "chat": "Chat session"}
 # Fields that decide the price: frozen once the session is invoiced.
@@ -173,7 +175,24 @@ class BookconnectTherapySession(models.Model):
     chat_open = fields.Boolean(readonly=True, copy=False)
     cancelled_at = fields.Datetime(readonly=True, copy=False)
     cancelled_by = fields.Selection(
-        [("practice", "Practice"), ("client", "Client")], readonly=True, copy=False
+        [
+            ("practice", "Practice"),
+            ("client", "Client"),
+            ("unconfirmed", "Booking not confirmed in time"),
+        ],
+        readonly=True,
+        copy=False,
+    )
+    booked_online = fields.Boolean(
+        readonly=True, copy=False, help="Booked by the client on the booking pages."
+    )
+    confirm_by = fields.Datetime(
+        "Confirm by",
+        readonly=True,
+        copy=False,
+        index="btree_not_null",
+        help="An online booking still waiting for what the payment terms ask for (a saved "
+        "card, payment in advance) is released at this time if it has not been given.",
     )
     invoice_id = fields.Many2one("account.move", readonly=True, copy=False, index=True)
     invoice_ids = fields.One2many("account.move", "bookconnect_session_id", "All invoices")
@@ -471,6 +490,49 @@ class BookconnectTherapySession(models.Model):
             missing.append("prepay")
         return missing
 
+    def _booking_requirement_labels(self):
+        self.ensure_one()
+        labels = {"card": _("a saved card"), "prepay": _("payment in advance")}
+        return [labels[requirement] for requirement in self._booking_requirements()]
+
+    def _payment_in_flight(self, now):
+        """A payment for the session's invoice is under way: sent to the provider and not
+        final yet, or started by the client in the last few minutes."""
+        self.ensure_one()
+        recent = now - PAYMENT_STARTED_GRACE
+        for tx in self.sudo().invoice_id.transaction_ids:
+            if tx.state in ("pending", "authorized") or (
+                tx.state == "draft" and tx.create_date >= recent
+            ):
+                return True
+        return False
+
+    @api.model
+    def _cron_release_unconfirmed_bookings(self, batch_size=200):
+        """Give back the slots of online bookings the client never confirmed: the policy asks
+        for a saved card or payment up front and it was not given by the session's
+        ``confirm_by``. No fee; an unpaid advance invoice is cancelled with a credit note; the
+        client is told by email. A payment under way postpones the release."""
+        now = fields.Datetime.now()
+        candidates = self.sudo().search(
+            [("state", "=", "scheduled"), ("confirm_by", "<=", now)],
+            order="confirm_by, id",
+            limit=batch_size + 1,
+        )
+        remaining = max(len(candidates) - batch_size, 0)
+        candidates = candidates[:batch_size]
+        confirmed = candidates.filtered(lambda s: not s._booking_requirements())
+        confirmed.with_context(bookconnect_sync=True).write({"confirm_by": False})
+        due = (candidates - confirmed).filtered(lambda s: not s._payment_in_flight(now))
+        released = due._cancel(by="unconfirmed")
+        if released:
+            template = self.env.ref("bookconnect_therapy.mail_template_booking_released")
+            template.sudo().send_mail_batch(
+                released.ids, email_layout_xmlid="mail.mail_notification_light"
+            )
+        self.env["ir.cron"]._notify_progress(done=len(released), remaining=remaining)
+        return released
+
     def _participant_partners(self):
         self.ensure_one()
         return self.therapist_id.partner_id | self.partner_id
@@ -522,8 +584,9 @@ class BookconnectTherapySession(models.Model):
         }
 
     def _cancel(self, by="practice"):
-        """Cancel scheduled sessions. ``by``: ``practice`` (never a fee) or ``client`` (late
-        cancellations follow the policy).
+        """Cancel scheduled sessions. ``by``: ``practice`` (never a fee), ``client`` (late
+        cancellations follow the policy) or ``unconfirmed`` (an online booking released for
+        want of a card or payment: never a fee).
 
         :return: the sessions this call cancelled (others were no longer scheduled).
         """
@@ -537,6 +600,12 @@ class BookconnectTherapySession(models.Model):
             )
             if by == "practice":
                 body = _("Session cancelled by the practice.")
+            elif by == "unconfirmed":
+                body = _(
+                    "Online booking released: the client did not confirm it in time "
+                    "(missing: %(missing)s).",
+                    missing=", ".join(session._booking_requirement_labels()),
+                )
             elif preview["late"]:
                 body = _("Session cancelled late by the client.")
             else:

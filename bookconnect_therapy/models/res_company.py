@@ -102,7 +102,16 @@ class ResCompany(models.Model):
         "client account.",
     )
 
+    bookconnect_booking_confirm_minutes = fields.Integer(
+        "Online booking: time to confirm (min)",
+        default=30,
+        help="A session booked online whose payment terms ask for a saved card or payment in "
+        "advance is released, with no fee, when the client has not given it within this time. "
+        "0 keeps such bookings until someone cancels them.",
+    )
+
     @api.constrains(
+        "bookconnect_booking_confirm_minutes",
         "bookconnect_booking_slot_minutes",
         "bookconnect_booking_buffer_minutes",
         "bookconnect_booking_notice_hours",
@@ -115,10 +124,12 @@ class ResCompany(models.Model):
                 and 0 <= company.bookconnect_booking_buffer_minutes <= 240
                 and company.bookconnect_booking_notice_hours >= 0
                 and 1 <= company.bookconnect_booking_horizon_days <= 366
+                and 0 <= company.bookconnect_booking_confirm_minutes <= 7 * 24 * 60
             ):
                 raise ValidationError(
                     _(
                         "Online booking: sessions last 5 to 720 minutes, the buffer is 0 to 240 "
-                        "minutes, the notice is not negative and clients book 1 to 366 days ahead."
+                        "minutes, the notice is not negative, clients book 1 to 366 days ahead "
+                        "and have up to a week (10080 minutes) to confirm a booking."
                     )
                 )

@@ -40,6 +40,9 @@ class ResConfigSettings(models.TransientModel):
     bookconnect_booking_horizon_days = fields.Integer(
         related="company_id.bookconnect_booking_horizon_days", readonly=False
     )
+    bookconnect_booking_confirm_minutes = fields.Integer(
+        related="company_id.bookconnect_booking_confirm_minutes", readonly=False
+    )
     bookconnect_booking_new_clients = fields.Boolean(
         related="company_id.bookconnect_booking_new_clients", readonly=False
     )

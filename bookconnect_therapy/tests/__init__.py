@@ -14,3 +14,4 @@ from . import test_access_matrix
 from . import test_core_slots
 from . import test_portal
 from . import test_booking
+from . import test_booking_release

@@ -418,6 +418,12 @@ class TestBookingPortal(PortalCase):
         page = html.fromstring(self.url_open(response.headers["Location"]).content)
         self.assertIn("One more step", select(page, ".o_bookconnect_booked")[0].text_content())
         self.assertTrue(select(page, ".o_bookconnect_requirement_card"))
+        self.assertTrue(session.booked_online)
+        self.assertTrue(session.confirm_by)
+        deadline = select(page, ".o_bookconnect_confirm_by")[0].text_content()
+        self.assertIn("released for other clients", deadline)
+        shown_tz = deadline.split("(")[1].split(")")[0]
+        self.assertIn(format_datetime(self.env, session.confirm_by, shown_tz, "HH:mm"), deadline)
 
 
 @tagged("post_install", "-at_install", "bookconnect")
