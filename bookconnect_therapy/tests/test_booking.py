@@ -51,24 +51,30 @@ def give_hours(env, user, calendar, tz):
     )
 
 
+def open_weekday_mornings(env, company, therapist):
+    """Online booking of 50-minute slots (10 min buffer, 2 h notice, 14 days ahead) with a
+    therapist in London who works weekdays from 9:00 to 13:00."""
+    company.write(
+        {
+            "bookconnect_booking_slot_minutes": 50,
+            "bookconnect_booking_buffer_minutes": 10,
+            "bookconnect_booking_notice_hours": 2,
+            "bookconnect_booking_horizon_days": 14,
+        }
+    )
+    therapist.write({"bookconnect_bookable": True, "tz": "Europe/London"})
+    mornings = weekly_hours(
+        env, "Weekday mornings", "Europe/London", [(d, 9, 13) for d in range(5)]
+    )
+    give_hours(env, therapist, mornings, "Europe/London")
+
+
 @tagged("post_install", "-at_install", "bookconnect")
 class TestBookingSlots(SessionCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.company.write(
-            {
-                "bookconnect_booking_slot_minutes": 50,
-                "bookconnect_booking_buffer_minutes": 10,
-                "bookconnect_booking_notice_hours": 2,
-                "bookconnect_booking_horizon_days": 14,
-            }
-        )
-        cls.therapist.write({"bookconnect_bookable": True, "tz": "Europe/London"})
-        mornings = weekly_hours(
-            cls.env, "Weekday mornings", "Europe/London", [(d, 9, 13) for d in range(5)]
-        )
-        give_hours(cls.env, cls.therapist, mornings, "Europe/London")
+        open_weekday_mornings(cls.env, cls.company, cls.therapist)
         cls.Booking = cls.env["bookconnect.booking"]
 
     def slots(self, therapist=None, now=NOW):

@@ -8,7 +8,7 @@ from odoo.tests import tagged
 from odoo.addons.mail.tests.common import MailCase
 
 from .common import StripeSessionCase
-from .test_booking import MONDAY, NOW, give_hours, weekly_hours
+from .test_booking import MONDAY, NOW, open_weekday_mornings
 
 SLOT = MONDAY.replace(hour=10)
 
@@ -21,19 +21,8 @@ class TestUnconfirmedBookingsAreReleased(StripeSessionCase, MailCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.company.write(
-            {
-                "bookconnect_booking_slot_minutes": 50,
-                "bookconnect_booking_buffer_minutes": 10,
-                "bookconnect_booking_notice_hours": 2,
-                "bookconnect_booking_confirm_minutes": 30,
-            }
-        )
-        cls.therapist.write({"bookconnect_bookable": True, "tz": "Europe/London"})
-        mornings = weekly_hours(
-            cls.env, "Weekday mornings", "Europe/London", [(d, 9, 13) for d in range(5)]
-        )
-        give_hours(cls.env, cls.therapist, mornings, "Europe/London")
+        open_weekday_mornings(cls.env, cls.company, cls.therapist)
+        cls.company.bookconnect_booking_confirm_minutes = 30
         cls.card_first = cls._make_policy(
             name="Card first", mode="session", rate=75, collection="card", require_card=True
         )
