@@ -234,9 +234,9 @@ class BookconnectBooking(models.AbstractModel):
         confirm_minutes = therapist.company_id.bookconnect_booking_confirm_minutes
         if confirm_minutes and session._booking_requirements():
             created = (now or fields.Datetime.now()).replace(microsecond=0)
-            session.with_context(bookconnect_sync=True).write(
-                {"confirm_by": created + timedelta(minutes=confirm_minutes)}
-            )
+            # Never later than the start: an unconfirmed session does not take place.
+            deadline = min(created + timedelta(minutes=confirm_minutes), session.start)
+            session.with_context(bookconnect_sync=True).write({"confirm_by": deadline})
         session.message_post(
             body=_("Booked online by %(client)s.", client=partner.name),
             author_id=partner.id,

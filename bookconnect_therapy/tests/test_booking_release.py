@@ -98,6 +98,19 @@ class TestUnconfirmedBookingsAreReleased(StripeSessionCase, MailCase):
         self.assertFalse(self.release(24 * 60))
         self.assertEqual((has_card | no_terms | practice_booked).mapped("state"), ["scheduled"] * 3)
 
+    def test_the_deadline_is_never_after_the_start(self):
+        self.company.write(
+            {"bookconnect_booking_notice_hours": 0, "bookconnect_booking_confirm_minutes": 120}
+        )
+        soon = NOW.replace(hour=9)  # 3 hours after booking
+        session = self.book_online(self.card_first, start=soon)
+        self.assertEqual(session.confirm_by, NOW + timedelta(hours=2))
+        later = self.book_online(self.card_first, start=soon + timedelta(hours=1))
+        self.assertEqual(later.confirm_by, NOW + timedelta(hours=2))
+        self.company.bookconnect_booking_confirm_minutes = 24 * 60
+        capped = self.book_online(self.card_first, start=soon + timedelta(hours=2))
+        self.assertEqual(capped.confirm_by, capped.start)
+
     def test_time_to_confirm_zero_keeps_bookings(self):
         self.company.bookconnect_booking_confirm_minutes = 0
         session = self.book_online(self.card_first)
