@@ -16,3 +16,4 @@ from . import test_portal
 from . import test_booking
 from . import test_booking_release
 from . import test_demo_data
+from . import test_discuss_call
