@@ -41,8 +41,18 @@
         "demo/bookconnect_booking_demo.xml",
     ],
     "assets": {
+        # Discuss, in the back office and on the call's page a client opens
+        "web.assets_backend": [
+            "bookconnect_therapy/static/src/discuss/**/*",
+        ],
+        "mail.assets_public": [
+            "bookconnect_therapy/static/src/discuss/**/*",
+        ],
         "web.assets_tests": [
             "bookconnect_therapy/static/src/tours/**/*",
+        ],
+        "mail.assets_discuss_public_test_tours": [
+            "bookconnect_therapy/static/src/tours/bookconnect_discuss_tours.js",
         ],
     },
 }

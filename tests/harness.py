@@ -4,8 +4,6 @@ their email, and reading their logs. Everything goes through real processes."""
 
 import configparser
 import contextlib
-import email
-import email.policy
 import importlib.util
 import itertools
 import json
@@ -14,7 +12,6 @@ import re
 import shutil
 import signal
 import socket
-import socketserver
 import subprocess
 import sys
 import threading
@@ -24,6 +21,10 @@ from pathlib import Path
 import requests
 
 REPO = Path(__file__).resolve().parent.parent
+# The SMTP sink is shared with `make run` (scripts/smtp_sink.py).
+sys.path.insert(0, str(REPO / "scripts"))
+import smtp_sink  # noqa: E402
+
 STATE = Path(os.environ.get("BOOKCONNECT_STATE", REPO / ".state"))
 VENV_PY = Path(os.environ.get("BOOKCONNECT_VENV", REPO / ".venv")) / "bin" / "python"
 CONF = STATE / "odoo.conf"
@@ -357,70 +358,19 @@ class WebSession:
         return self.http.post(f"{self.url}{path}", **kwargs)
 
 
-class _SmtpHandler(socketserver.StreamRequestHandler):
-    """Just enough SMTP for Python's smtplib (what Odoo sends with)."""
-
-    def reply(self, text):
-        self.wfile.write(text.encode() + b"\r\n")
-
-    def handle(self):
-        self.reply("220 127.0.0.1 test sink")
-        sender, recipients = None, []
-        while line := self.rfile.readline():
-            verb = line[:4].upper()
-            if verb == b"EHLO":
-                self.reply("250-127.0.0.1\r\n250-8BITMIME\r\n250 SMTPUTF8")
-            elif verb == b"HELO":
-                self.reply("250 127.0.0.1")
-            elif verb == b"MAIL":
-                sender, recipients = line[10:].strip().decode(errors="replace"), []
-                self.reply("250 OK")
-            elif verb == b"RCPT":
-                recipients.append(line[8:].strip().decode(errors="replace"))
-                self.reply("250 OK")
-            elif verb == b"DATA":
-                self.reply("354 end with <CRLF>.<CRLF>")
-                lines = []
-                while (data := self.rfile.readline()) not in (b".\r\n", b".\n", b""):
-                    lines.append(data[1:] if data.startswith(b"..") else data)
-                message = email.message_from_bytes(b"".join(lines), policy=email.policy.default)
-                self.server.sink.received(message, sender, recipients)
-                self.reply("250 OK")
-            elif verb == b"QUIT":
-                self.reply("221 bye")
-                return
-            elif verb in (b"RSET", b"NOOP"):
-                self.reply("250 OK")
-            else:
-                self.reply("502 not implemented")
-
-
-class SmtpSink:
-    """An SMTP server on 127.0.0.1 that keeps what it receives: give a test Odoo server
-    ``--smtp 127.0.0.1 --smtp-port <port>`` and read the emails it really sent."""
+class SmtpSink(smtp_sink.SmtpSink):
+    """An SMTP server on 127.0.0.1 that keeps what it receives in memory: once started, give
+    a test Odoo server ``--smtp 127.0.0.1 --smtp-port <port>`` and read the emails it really
+    sent (the demo's sink, ``scripts/smtp_sink.py``, keeps them as files)."""
 
     def __init__(self):
-        self.port = free_port()
+        super().__init__()
         self.messages = []
         self._lock = threading.Lock()
-        self._server = None
 
-    def received(self, message, sender, recipients):
+    def received(self, raw, sender, recipients):
         with self._lock:
-            self.messages.append(message)
-
-    def start(self):
-        socketserver.ThreadingTCPServer.allow_reuse_address = True
-        self._server = socketserver.ThreadingTCPServer(("127.0.0.1", self.port), _SmtpHandler)
-        self._server.daemon_threads = True
-        self._server.sink = self
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self):
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
+            self.messages.append(smtp_sink.parse(raw))
 
     def find(self, to=None, subject=None):
         """Messages whose To contains ``to`` and Subject contains ``subject``."""

@@ -343,6 +343,8 @@ def test_lost_answer_to_a_hold_capture_never_charges_twice(stack, report, client
     stack.admin.run_cron("bookconnect_therapy.ir_cron_place_holds")
     [hold] = stack.transactions(session["id"])
     assert hold["state"] == "authorized"
+    # The session's time comes (it started 40 minutes ago), and it is held.
+    stack.move(session, utcnow() - timedelta(minutes=40))
     stack.meet(session, 35)
     stack.fake.fault(r"/v1/payment_intents/[^/]+/capture", drop=True, after=True)
     try:

@@ -1,9 +1,10 @@
 """Hostile input against the running server, generated with hypothesis.
 
 The call-events endpoint gets malformed JSON, bodies of the wrong shape and types, bodies too
-large, unknown tokens, stale, future-dated, forged and replayed signatures, and SQL or HTML
-injection strings; the portal's forms (booking and sign-up, cancelling a session) get the same
-strings in every field, other clients' sessions and made-up ids.
+large, unknown tokens, stale, future-dated, forged and replayed signatures, signed events dated
+in the future, and SQL or HTML injection strings; the portal's forms (booking and sign-up,
+cancelling a session) get the same strings in every field, other clients' sessions and made-up
+ids.
 
 Every answer must be a clean refusal: a 4xx, or for a form the page again with its message
 (or a redirection to where the visitor should be), never a server error nor a traceback, and
@@ -232,6 +233,23 @@ def test_call_events_bad_signatures(practice, open_session, nothing_written, age
     header = "".join(c for c in (header or "") if c.isprintable() and ord(c) < 256).strip()
     if header:
         Tally("signatures").check(stack.post_call_event(token, body, header), (401,))
+
+
+@SETTINGS
+@given(
+    # Beyond the 2 minutes of clock difference tolerated by a margin that a slow request cannot
+    # eat up, and within the session's slot (an event further away is refused for that).
+    ahead=st.integers(4 * 60, 11 * 3600),
+    kind=st.sampled_from(["joined", "left"]),
+    who=st.sampled_from(["therapist", "client"]),
+)
+def test_call_events_from_the_future(practice, open_session, nothing_written, ahead, kind, who):
+    """Signed, well-formed events dated after the server's clock: they have not happened."""
+    at = utcnow() + timedelta(seconds=ahead)
+    body = call_event_body(f"hostile-future-{ahead}", kind, who, at)
+    response = practice.stack.post_call_event(open_session["access_token"], body)
+    Tally("call events").check(response, (400,))
+    assert "has not happened yet" in response.json()["error"]
 
 
 def test_call_events_huge_bodies_and_replays(practice, open_session):

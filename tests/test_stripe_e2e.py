@@ -183,6 +183,8 @@ def test_card_hold_is_captured_for_the_measured_amount(stack, stripe, jamie):
         "manual",
     )
 
+    # The session's time comes (it started 40 minutes ago), and it is held.
+    stack.move(session, utcnow() - timedelta(minutes=40))
     stack.meet(session, 35)
     ended = stack.end(session)
 

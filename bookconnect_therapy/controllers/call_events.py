@@ -6,7 +6,7 @@ import time
 from datetime import datetime, timedelta, timezone
 
 from odoo import http
-from odoo.exceptions import UserError
+from odoo.exceptions import UserError, ValidationError
 from odoo.http import request
 
 _logger = logging.getLogger(__name__)
@@ -143,6 +143,10 @@ class CallEventsController(http.Controller):
             raise BadRequest(409, f"the session is {session_sudo.state}: no more events")
         if not session_sudo.start - SLOT_MARGIN <= at <= session_sudo.stop + SLOT_MARGIN:
             raise BadRequest(400, '"at" is far outside the booked time of the session')
+        try:
+            session_sudo.call_id._check_event_time(at)
+        except ValidationError as exc:
+            raise BadRequest(400, str(exc)) from exc
         if kind == "joined" and participant == "client":
             try:
                 session_sudo._check_can_start()

@@ -3,6 +3,7 @@ from collections import defaultdict
 from datetime import timedelta
 
 from odoo import _, api, fields, models
+from odoo.exceptions import ValidationError
 from odoo.tools import SQL
 
 from ..core import total_seconds, union
@@ -11,6 +12,9 @@ from ..core.intervals import intersect
 _logger = logging.getLogger(__name__)
 
 ROLES = [("therapist", "Therapist"), ("client", "Client")]
+# How far a video service's clock may run ahead of the server's: an event dated later has
+# not happened yet, and would start (or end) a session before its time.
+FUTURE_SKEW = timedelta(minutes=2)
 
 
 class BookconnectMeteredCall(models.Model):
@@ -170,12 +174,34 @@ class BookconnectMeteredCall(models.Model):
         )
         dead.unlink()
 
+    @api.model
+    def _check_event_time(self, at):
+        """Refuse an event dated in the future (beyond ``FUTURE_SKEW`` of clock difference).
+
+        :param at: when the event happened (naive UTC datetime, or its string)
+        :raise ValidationError: when ``at`` is later than the server's clock allows
+        """
+        at = fields.Datetime.to_datetime(at)
+        now = fields.Datetime.now()
+        if at > now + FUTURE_SKEW:
+            raise ValidationError(
+                _(
+                    "A call event dated %(at)s UTC has not happened yet: events are accepted"
+                    " up to %(skew)s minutes after the server's time (%(now)s UTC).",
+                    at=fields.Datetime.to_string(at),
+                    skew=int(FUTURE_SKEW.total_seconds() // 60),
+                    now=fields.Datetime.to_string(now),
+                )
+            )
+
     def _record_external_event(self, event_uid, kind, role, at):
         """Store one external join/leave event and rebuild the segments.
 
         :return: ``True`` when recorded, ``False`` when this event id was already recorded.
+        :raise ValidationError: when the event is dated in the future (nothing is recorded)
         """
         self.ensure_one()
+        self._check_event_time(at)
         Event = self.env["bookconnect.call.event"]
         recorded = [("call_id", "=", self.id), ("event_uid", "=", event_uid)]
         # A replay of an event already recorded writes nothing, not even the lock: the sweep

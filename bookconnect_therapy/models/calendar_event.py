@@ -63,6 +63,9 @@ class CalendarEvent(models.Model):
                 self.env["discuss.channel"]
                 .with_user(session.therapist_id)
                 .sudo()
+                # Linked as it is created: the participants' Discuss learns of the channel
+                # at once, with what is particular to a session's call (no invitations).
+                .with_context(default_bookconnect_session_id=session.id)
                 .create_group(
                     session._participant_partners().ids,
                     # voice and chat sessions open without video
@@ -72,7 +75,6 @@ class CalendarEvent(models.Model):
                     name=event.name,
                 )
             )
-            channel.bookconnect_session_id = session
             event.videocall_channel_id = channel
         others = self - therapy
         return super(CalendarEvent, others)._create_videocall_channel() if others else None

@@ -26,6 +26,13 @@ class DiscussChannel(models.Model):
                 )
         return super()._add_members(guests=guests, partners=partners, users=users, **kwargs)
 
+    def _to_store(self, store):
+        result = super()._to_store(store)
+        # The Discuss client hides "Invite" where _add_members would refuse anyone new.
+        for channel in self.filtered("bookconnect_session_id"):
+            store.add(channel, {"bookconnect_invitations_closed": True})
+        return result
+
     def message_post(self, **kwargs):
         message = super().message_post(**kwargs)
         if self.bookconnect_session_id and message.author_id:

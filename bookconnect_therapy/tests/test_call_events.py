@@ -3,6 +3,8 @@ import time
 from datetime import timedelta
 from unittest.mock import patch
 
+from odoo import fields
+from odoo.exceptions import ValidationError
 from odoo.tests import HttpCase, tagged
 
 from ..controllers.call_events import SIGNATURE_HEADER, compute_signature
@@ -36,9 +38,13 @@ class TestCallEventsEndpoint(SessionCase, HttpCase):
             headers=headers,
         )
 
-    def event(self, uid, kind, participant, minutes):
-        at = self.now_minute(minutes).strftime("%Y-%m-%dT%H:%M:%SZ")
+    def event(self, uid, kind, participant, minutes, at=None):
+        at = (at or self.now_minute(minutes)).strftime("%Y-%m-%dT%H:%M:%SZ")
         return {"id": uid, "event": kind, "participant": participant, "at": at}
+
+    def ahead(self, minutes):
+        """The server's wall clock (not the test transaction's) ``minutes`` ahead."""
+        return fields.Datetime.now() + timedelta(minutes=minutes)
 
     def test_recorded_then_duplicate(self):
         response = self.post(self.event("e1", "joined", "client", -4))
@@ -51,14 +57,44 @@ class TestCallEventsEndpoint(SessionCase, HttpCase):
         self.assertEqual(self.therapy.state, "in_progress")
 
     def test_a_full_call_through_the_endpoint(self):
+        self.therapy.write({"start": self.now_minute(-40), "stop": self.now_minute(10)})
         for uid, kind, who, minute in [
-            ("a", "joined", "therapist", -5),
-            ("b", "joined", "client", -4),
-            ("c", "left", "client", 30),
-            ("d", "left", "therapist", 31),
+            ("a", "joined", "therapist", -40),
+            ("b", "joined", "client", -39),
+            ("c", "left", "client", -5),
+            ("d", "left", "therapist", -4),
         ]:
             self.assertEqual(self.post(self.event(uid, kind, who, minute)).status_code, 200)
         self.assertEqual(self.therapy.call_id.billable_seconds, 34 * 60)
+
+    def test_events_from_the_future_are_400_and_nothing_is_recorded(self):
+        """A service whose clock runs a day ahead would start tomorrow's session today."""
+        tomorrow = self.book(start=self.now_minute(24 * 60))
+        cases = [
+            ("a day ahead", tomorrow, self.ahead(24 * 60)),
+            ("4 minutes ahead", self.therapy, self.ahead(4)),
+        ]
+        for label, session, at in cases:
+            with self.subTest(label):
+                response = self.post(
+                    self.event("early", "joined", "client", None, at=at),
+                    token=session.access_token,
+                )
+                self.assertEqual(response.status_code, 400, response.text)
+                self.assertIn("has not happened yet", response.json()["error"])
+                self.assertFalse(session.call_id.event_ids)
+                self.assertFalse(session.call_id.segment_ids)
+                self.assertEqual(session.state, "scheduled")
+
+    def test_a_clock_slightly_ahead_is_tolerated(self):
+        response = self.post(self.event("skewed", "joined", "client", None, at=self.ahead(1)))
+        self.assertEqual(response.status_code, 200, response.text)
+        self.assertEqual(self.therapy.call_id.event_ids.mapped("event_uid"), ["skewed"])
+
+    def test_the_metered_call_refuses_future_events_whoever_records_them(self):
+        with self.assertRaisesRegex(ValidationError, "has not happened yet"):
+            self.therapy.call_id._record_external_event("early", "joined", "client", self.ahead(60))
+        self.assertFalse(self.therapy.call_id.event_ids)
 
     def test_an_event_replayed_after_a_serialization_failure_is_recorded(self):
         """Two events of one call at once: PostgreSQL refuses the second writer and Odoo runs
