@@ -15,3 +15,4 @@ from . import test_core_slots
 from . import test_portal
 from . import test_booking
 from . import test_booking_release
+from . import test_therapy_settings
