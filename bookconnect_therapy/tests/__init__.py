@@ -16,3 +16,4 @@ from . import test_portal
 from . import test_booking
 from . import test_booking_release
 from . import test_therapy_settings
+from . import test_back_office
