@@ -31,6 +31,7 @@
         "views/bookconnect_topup_pack_views.xml",
         "views/portal_balance_templates.xml",
         "views/res_partner_views.xml",
+        "views/account_move_views.xml",
         "views/bookconnect_therapy_settings_views.xml",
         "views/res_config_settings_views.xml",
         "views/res_users_views.xml",
