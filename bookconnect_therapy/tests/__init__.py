@@ -17,3 +17,4 @@ from . import test_booking
 from . import test_booking_release
 from . import test_therapy_settings
 from . import test_back_office
+from . import test_screens
