@@ -46,5 +46,9 @@
         "web.assets_tests": [
             "bookconnect_therapy/static/src/tours/**/*",
         ],
+        # The therapist's tour goes through the session's call, on Discuss's own page.
+        "mail.assets_discuss_public_test_tours": [
+            "bookconnect_therapy/static/src/tours/bookconnect_back_office_tours.js",
+        ],
     },
 }

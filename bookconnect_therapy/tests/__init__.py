@@ -15,6 +15,7 @@ from . import test_core_slots
 from . import test_portal
 from . import test_booking
 from . import test_booking_release
-from . import test_therapy_settings
-from . import test_back_office
 from . import test_screens
+from . import test_back_office
+from . import test_therapy_settings
+from . import test_back_office_tours
