@@ -31,6 +31,8 @@
         "views/bookconnect_topup_pack_views.xml",
         "views/portal_balance_templates.xml",
         "views/res_partner_views.xml",
+        "views/account_move_views.xml",
+        "views/bookconnect_therapy_settings_views.xml",
         "views/res_config_settings_views.xml",
         "views/res_users_views.xml",
         "views/portal_templates.xml",
@@ -51,8 +53,10 @@
         "web.assets_tests": [
             "bookconnect_therapy/static/src/tours/**/*",
         ],
+        # Tours that go through a session's call, on Discuss's own page.
         "mail.assets_discuss_public_test_tours": [
             "bookconnect_therapy/static/src/tours/bookconnect_discuss_tours.js",
+            "bookconnect_therapy/static/src/tours/bookconnect_back_office_tours.js",
         ],
     },
 }

@@ -64,6 +64,11 @@ class BookconnectBillingPolicy(models.Model):
     rate = fields.Monetary(
         required=True, tracking=True, help="Price of one session, one hour or one minute."
     )
+    session_minutes = fields.Integer(
+        "Session length (min)",
+        default=50,
+        help="How long a session booked in the back office lasts: its end is set from its start.",
+    )
     product_id = fields.Many2one(
         "product.product",
         string="Invoiced product",
@@ -211,9 +216,22 @@ class BookconnectBillingPolicy(models.Model):
                         )
                     )
 
-    @api.constrains("rounding_increment", "minimum_minutes", "maximum_minutes", "hold_hours_before")
+    @api.constrains(
+        "rounding_increment",
+        "minimum_minutes",
+        "maximum_minutes",
+        "hold_hours_before",
+        "session_minutes",
+    )
     def _check_durations(self):
         for policy in self:
+            if not 5 <= policy.session_minutes <= 720:
+                raise ValidationError(
+                    _(
+                        "Policy %(policy)s: a session lasts 5 to 720 minutes.",
+                        policy=policy.name,
+                    )
+                )
             if policy.rounding_increment < 1:
                 raise ValidationError(
                     _(

@@ -67,7 +67,15 @@ class BookconnectTherapySession(models.Model):
         "res.partner", "Client", required=True, index=True, tracking=True, check_company=True
     )
     start = fields.Datetime(required=True, tracking=True, index=True)
-    stop = fields.Datetime("End", required=True, tracking=True)
+    stop = fields.Datetime(
+        "End",
+        required=True,
+        tracking=True,
+        compute="_compute_stop",
+        store=True,
+        readonly=False,
+        precompute=True,
+    )
     duration = fields.Integer(
         "Booked minutes", compute="_compute_duration", store=True, precompute=True
     )
@@ -196,8 +204,12 @@ class BookconnectTherapySession(models.Model):
     )
     invoice_id = fields.Many2one("account.move", readonly=True, copy=False, index=True)
     invoice_ids = fields.One2many("account.move", "bookconnect_session_id", "All invoices")
-    invoice_count = fields.Integer(compute="_compute_invoice_count")
+    invoice_count = fields.Integer(compute="_compute_invoice_count", compute_sudo=True)
+    # Therapists and practice managers read neither invoices nor payments: what they need
+    # to know of them is read as superuser, in these fields.
+    invoice_name = fields.Char("Invoice number", related="invoice_id.name")
     payment_state = fields.Selection(related="invoice_id.payment_state", string="Payment")
+    billing_status = fields.Char("Billing", compute="_compute_billing_status", compute_sudo=True)
     transaction_ids = fields.One2many(
         "payment.transaction", "bookconnect_session_id", "Payment transactions"
     )
@@ -258,6 +270,18 @@ class BookconnectTherapySession(models.Model):
             else:
                 session.duration = 0
 
+    @api.depends("start", "policy_id")
+    def _compute_stop(self):
+        """A new session lasts its policy's session length (the practice's online-booking
+        length without a policy) from its start; a saved one keeps its end."""
+        for session in self:
+            if not session.start or (session.stop and session._origin.id):
+                session.stop = session.stop
+                continue
+            company = session.company_id or self.env.company
+            minutes = session.policy_id.session_minutes or company.bookconnect_booking_slot_minutes
+            session.stop = session.start + timedelta(minutes=minutes)
+
     @api.depends("partner_id", "therapist_id", "company_id")
     def _compute_policy_id(self):
         for session in self:
@@ -308,6 +332,17 @@ class BookconnectTherapySession(models.Model):
     def _compute_invoice_count(self):
         for session in self:
             session.invoice_count = len(session.invoice_ids)
+
+    @api.depends(
+        "state",
+        "fee_state",
+        "invoice_ids.payment_state",
+        "invoice_ids.transaction_ids.state",
+        "transaction_ids.state",
+    )
+    def _compute_billing_status(self):
+        for session in self:
+            session.billing_status = session._billing_status()
 
     def _compute_call_events_url(self):
         for session in self:
@@ -433,6 +468,13 @@ class BookconnectTherapySession(models.Model):
             action["views"] = [(self.env.ref("account.view_move_form").id, "form")]
             action["res_id"] = self.invoice_ids.id
         return action
+
+    def action_join_call(self):
+        """The therapist joins the session's video call (Odoo Discuss, or the meeting link)."""
+        self.ensure_one()
+        if not self.videocall_url:
+            raise UserError(_("Session %(name)s has no video call.", name=self.name))
+        return {"type": "ir.actions.act_url", "url": self.videocall_url, "target": "self"}
 
     def action_open_calendar_event(self):
         self.ensure_one()
@@ -961,6 +1003,92 @@ class BookconnectTherapySession(models.Model):
         return self.sudo().transaction_ids.filtered(
             lambda tx: tx.bookconnect_purpose == "hold" and tx.state in ("draft", "authorized")
         )[:1]
+
+    def _billing_status(self):
+        """Where the session's money stands, in one sentence for the therapist and the
+        practice manager: not invoiced yet (and why), held on the card, charged (how and
+        when) or why not, refunded.
+
+        It reads invoices and payment transactions, which they may not read: the
+        ``billing_status`` field computes it as superuser.
+        """
+        self.ensure_one()
+        money = self.currency_id.format
+
+        def day(moment):
+            local = fields.Datetime.context_timestamp(self, moment)
+            return format_date(self.env, local.date(), date_format="d MMM")
+
+        invoice = (
+            self.invoice_id
+            or self.invoice_ids.filtered(
+                lambda m: m.move_type == "out_invoice" and m.state == "posted"
+            ).sorted("id")[-1:]
+        )
+        if not invoice:
+            hold = self._active_hold().filtered(lambda tx: tx.state == "authorized")
+            if hold:
+                return _("%(amount)s held on the card", amount=money(hold.amount))
+            if self.fee_state == "pending":
+                return _(
+                    "%(fee)s fee in review: charged after %(day)s unless waived",
+                    fee=money(self.fee_amount),
+                    day=day(self.fee_due_at),
+                )
+            if self.fee_state == "waived":
+                return _("Fee waived: %(reason)s", reason=self.fee_waiver_reason)
+            if self.state in OPEN_STATES:
+                return _("Invoiced when the session ends")
+            return _("Nothing to bill")
+        if invoice.state != "posted":
+            return _("Invoice %(name)s is not posted", name=invoice.name)
+        txs = invoice.transaction_ids.filtered(
+            lambda tx: tx.operation != "refund" and tx.bookconnect_purpose != "release"
+        ).sorted("id")
+        paid = txs.filtered(lambda tx: tx.state == "done")[-1:]
+        failed = txs.filtered(
+            lambda tx: tx.state in ("error", "cancel") and tx.bookconnect_purpose != "hold"
+        )[-1:]
+        policy = self.policy_id
+        charges_card = policy.collection == "card" and (
+            policy.prepayment != "balance" or policy.overrun == "card"
+        )
+        if invoice.payment_state in ("paid", "in_payment"):
+            if paid.bookconnect_purpose == "hold":
+                status = _(
+                    "Captured from the card hold on %(day)s", day=day(paid.last_state_change)
+                )
+            elif paid.operation == "offline":
+                status = _("Charged to the saved card on %(day)s", day=day(paid.last_state_change))
+            elif paid:
+                status = _("Paid online on %(day)s", day=day(paid.last_state_change))
+            elif policy.prepayment == "balance":
+                status = _("Paid from the prepaid balance")
+            else:
+                status = _("Paid")
+        elif invoice.payment_state == "reversed":
+            status = _("Cancelled by a credit note")
+        elif txs.filtered(lambda tx: tx.state in ("draft", "pending", "authorized")):
+            status = _("Charging the card: waiting for the bank")
+        elif failed:
+            status = _(
+                "Card not charged: %(reason)s. The client was sent a link to pay.",
+                reason=self.env["payment.transaction"]
+                ._bookconnect_failure_reason(failed)
+                .rstrip("."),
+            )
+        elif invoice.bookconnect_charge_deferred:
+            status = _("Below the smallest charge: added to the client's next card charge")
+        elif charges_card:
+            status = _("Not charged (no usable saved card): the client was sent a link to pay")
+        else:
+            status = _("Waiting for the client to pay online")
+        refunded = sum(
+            invoice.reversal_move_ids.filtered(lambda m: m.state == "posted").mapped("amount_total")
+        )
+        if refunded and invoice.payment_state != "reversed":
+            status = _("%(status)s; %(amount)s refunded", status=status, amount=money(refunded))
+        return status
 
     def action_refund(self):
         self.ensure_one()

@@ -17,3 +17,7 @@ from . import test_booking
 from . import test_booking_release
 from . import test_demo_data
 from . import test_discuss_call
+from . import test_screens
+from . import test_back_office
+from . import test_therapy_settings
+from . import test_back_office_tours

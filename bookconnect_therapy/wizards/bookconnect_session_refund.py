@@ -24,8 +24,12 @@ class BookconnectSessionRefund(models.TransientModel):
             wizard.amount = wizard.session_id.sudo().invoice_id.amount_total
 
     def action_refund(self):
+        """Refund, then show the credit note to those who may read invoices; the others stay
+        on the session, whose billing status tells what was refunded."""
         self.ensure_one()
-        credit_note = self.session_id._refund(self.amount, self.reason)
+        credit_note = self.session_id._refund(self.amount, self.reason).with_env(self.env)
+        if not credit_note.has_access("read"):
+            return {"type": "ir.actions.act_window_close"}
         return {
             "type": "ir.actions.act_window",
             "res_model": "account.move",
