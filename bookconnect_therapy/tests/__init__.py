@@ -1,5 +1,6 @@
 from . import test_core_intervals
 from . import test_core_pricing
+from . import test_core_fees
 from . import test_billing_policy
 from . import test_session
 from . import test_metering
