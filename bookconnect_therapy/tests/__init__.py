@@ -2,6 +2,7 @@ from . import test_core_intervals
 from . import test_core_pricing
 from . import test_core_fees
 from . import test_billing_policy
+from . import test_policy_summary
 from . import test_session
 from . import test_metering
 from . import test_invoicing
