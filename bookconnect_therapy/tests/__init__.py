@@ -17,3 +17,5 @@ from . import test_core_slots
 from . import test_portal
 from . import test_booking
 from . import test_booking_release
+from . import test_client_money
+from . import test_portal_money
