@@ -376,6 +376,7 @@ class TherapyPortal(CustomerPortal):
                 "preview": preview,
                 "fee_text": format_amount(request.env, preview["fee"], preview["currency"]),
                 "grace_minutes": session_sudo.policy_id.cancel_grace_minutes,
+                "window_hours": session_sudo.policy_id.free_cancel_hours,
                 "changed": kw.get("changed"),
                 "error": kw.get("error"),
                 "policy_summary": self._bookconnect_policy_summary(session_sudo.policy_id),

@@ -578,27 +578,32 @@ class BookconnectTherapySession(models.Model):
         :return: dict with ``late`` (the free time has passed), ``fee`` (float, in the session
             currency: what cancelling now costs), ``late_fee`` (what a late cancellation
             costs), ``free_until`` (naive UTC: the last moment cancelling is free),
-            ``by_grace`` (free until then only thanks to the free time after booking) and
-            ``currency`` (res.currency).
+            ``by_grace`` (free until then only thanks to the free time after booking),
+            ``booked_in_window`` (booked after cancelling had stopped being free: it was
+            never free, or only for the free time after booking) and ``currency``
+            (res.currency).
         """
         self.ensure_one()
         now = now or fields.Datetime.now()
         policy = self.policy_id
         late_fee = policy._fee("late", self._session_price())
+        booked_at = booked_at or self.booked_at or self.create_date or None
         outcome = cancellation_outcome(
             self.start,
             now,
             policy.free_cancel_hours,
             late_fee,
-            booked_at=booked_at or self.booked_at or self.create_date or None,
+            booked_at=booked_at,
             grace_minutes=policy.cancel_grace_minutes,
         )
+        window_edge = self.start - timedelta(hours=policy.free_cancel_hours)
         return {
             "late": outcome.late,
             "fee": float(outcome.fee),
             "late_fee": float(late_fee),
             "free_until": outcome.free_until,
             "by_grace": outcome.by_grace,
+            "booked_in_window": bool(booked_at and booked_at > window_edge),
             "currency": self.currency_id,
         }
 

@@ -121,6 +121,9 @@ class TestPortalCancellingTerms(PortalMoneyCase):
             self.page(f"/my/sessions/{session.id}/cancel"), ".o_bookconnect_cancel_consequence"
         )
         self.assertIn("Cancelling now costs $\xa020.00", consequence)
+        # Not "free cancellation ended" at a time before it was even booked.
+        self.assertIn("booked within the 24-hour free-cancellation window", consequence)
+        self.assertNotIn("ended on", consequence)
 
     def test_a_session_booked_well_ahead_says_until_when_it_is_free(self):
         session = self.book_in(3 * 24 * 60, policy_id=self.policy_late_fee.id)
@@ -146,7 +149,7 @@ class TestPortalPrepaidBalance(PortalMoneyCase):
                 text = alert.text_content()
                 for amount in ("32.50", "7.25", "25.25"):
                     self.assertIn(amount, text)
-                self.assertTrue(alert.xpath(".//a[@href='/my/balance']"))
+                self.assertTrue(alert.xpath(".//a[starts-with(@href, '/my/balance#')]"))
         self.pay_in_advance(30.0)
         self.assertFalse(select(self.page("/my/sessions"), ".o_bookconnect_shortfall"))
 
@@ -263,7 +266,7 @@ class TestPortalBookingMoney(PortalMoneyCase):
         [alert] = select(page, ".o_bookconnect_shortfall")
         self.assertIn("will not cover this session", alert.text_content())
         self.assertIn("25.25", alert.text_content())
-        self.assertTrue(alert.xpath(".//a[@href='/my/balance']"))
+        self.assertTrue(alert.xpath(".//a[starts-with(@href, '/my/balance#')]"))
 
     def test_slots_that_cannot_be_booked_say_why(self):
         self.authenticate("bc_cc", "bc_cc")
