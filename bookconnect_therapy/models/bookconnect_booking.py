@@ -190,7 +190,8 @@ class BookconnectBooking(models.AbstractModel):
         company = therapist.sudo().company_id
         length = timedelta(minutes=company.bookconnect_booking_slot_minutes)
         not_before, not_after = self._booking_window(therapist, now)
-        if start < not_before or start + length > not_after:
+        # (Compared without adding to ``start``: a made-up date near year 9999 must not overflow.)
+        if start < not_before or start > not_after - length:
             return "window"
         working = self._working_intervals(therapist, not_before, not_after)
         unbusy = free_slots(

@@ -1360,7 +1360,7 @@ class BookconnectTherapySession(models.Model):
         fee = format_amount(self.env, preview["late_fee"], currency)
         hours = self.policy_id.free_cancel_hours
         until = self._client_time(preview["free_until"], tz=tz)
-        if preview["by_grace"]:
+        if preview["by_grace"] and not preview["late"]:
             minutes = self.policy_id.cancel_grace_minutes
             text = (
                 _(

@@ -124,6 +124,12 @@ class TestPortalCancellingTerms(PortalMoneyCase):
         # Not "free cancellation ended" at a time before it was even booked.
         self.assertIn("booked within the 24-hour free-cancellation window", consequence)
         self.assertNotIn("ended on", consequence)
+        terms = self.text(self.page(session.access_url), ".o_bookconnect_if_cancelled")
+        self.assertEqual(
+            terms,
+            "This session starts within the 24-hour free-cancellation window: cancelling it "
+            "costs $\xa020.00.",
+        )
 
     def test_a_session_booked_well_ahead_says_until_when_it_is_free(self):
         session = self.book_in(3 * 24 * 60, policy_id=self.policy_late_fee.id)
@@ -279,6 +285,8 @@ class TestPortalBookingMoney(PortalMoneyCase):
                 "not one of the times",
             ),
             fields.Datetime.to_string(now - timedelta(days=1)): ("past", "already passed"),
+            "0001-01-01 00:00:00": ("past", "already passed"),
+            "9999-12-31 23:45:00": ("window", "from 2 hours to 14 days ahead"),
             fields.Datetime.to_string(now.replace(minute=0) + timedelta(days=30)): (
                 "window",
                 "from 2 hours to 14 days ahead",
