@@ -6,18 +6,47 @@ from odoo.http import request
 from odoo.tools import format_amount
 
 from odoo.addons.payment import utils as payment_utils
-from odoo.addons.portal.controllers.portal import CustomerPortal
+
+from .portal import TherapyPortal
 
 
-class PrepaidBalancePortal(CustomerPortal):
+class PrepaidBalancePortal(TherapyPortal):
+    """The prepaid balance in the portal: its page, its entry on /my, and top-ups."""
+
+    def _bookconnect_is_prepaid(self, partner_sudo, balance):
+        """Whether the prepaid balance concerns this client: a balance that is not zero, or a
+        prepaid policy of their own or on one of their sessions."""
+        if not request.env.company.currency_id.is_zero(balance):
+            return True
+        commercial = partner_sudo.commercial_partner_id
+        if (partner_sudo | commercial).bookconnect_policy_id.filtered(
+            lambda policy: policy.prepayment == "balance"
+        ):
+            return True
+        return bool(
+            request.env["bookconnect.therapy.session"]
+            .sudo()
+            .search_count(
+                [
+                    ("partner_id", "child_of", commercial.id),
+                    ("policy_id.prepayment", "=", "balance"),
+                ],
+                limit=1,
+            )
+        )
+
     def _prepare_home_portal_values(self, counters):
         values = super()._prepare_home_portal_values(counters)
         if "bookconnect_balance" in counters:
-            partner = request.env.user.partner_id
             # sudo: the balance is read from the client's own ledger lines
-            balance = partner.sudo().bookconnect_balance
-            values["bookconnect_balance"] = format_amount(
-                request.env, balance, request.env.company.currency_id
+            partner_sudo = request.env.user.partner_id.sudo()
+            balance = partner_sudo.bookconnect_balance
+            # 0 hides the entry on /my (the portal hides counters at 0): a client who never
+            # prepays has nothing to see there.
+            values["bookconnect_balance"] = (
+                format_amount(request.env, balance, request.env.company.currency_id)
+                if self._bookconnect_is_prepaid(partner_sudo, balance)
+                else 0
             )
         return values
 
@@ -55,6 +84,8 @@ class PrepaidBalancePortal(CustomerPortal):
                 ),
                 "autotopup_pack": partner_sudo.bookconnect_autotopup_pack_id,
                 "autotopup_failed": partner_sudo.bookconnect_autotopup_failed,
+                "shortfalls": self._bookconnect_shortfalls(partner),
+                **self._bookconnect_display_values(),
             }
         )
         return request.render("bookconnect_therapy.portal_my_balance", values)

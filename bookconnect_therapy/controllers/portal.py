@@ -14,7 +14,7 @@ from odoo.addons.payment.controllers.portal import PaymentPortal
 from odoo.addons.portal.controllers.portal import CustomerPortal
 from odoo.addons.portal.controllers.portal import pager as portal_pager
 
-from ..models.bookconnect_booking import SlotTaken
+from ..models.bookconnect_booking import UNAVAILABLE_REASONS, SlotTaken
 
 SESSION_MODEL = "bookconnect.therapy.session"
 OPEN_STATES = ("scheduled", "in_progress")
@@ -119,6 +119,40 @@ class TherapyPortal(CustomerPortal):
         """The policy in plain words, in the visitor's language."""
         return policy._client_summary(request.env.lang) if policy else False
 
+    def _bookconnect_upcoming_sessions_sudo(self, partner):
+        """The client's sessions still to come (sudo, for display), soonest first."""
+        return (
+            request.env[SESSION_MODEL]
+            .sudo()
+            .search(
+                [
+                    ("partner_id", "=", partner.id),
+                    ("state", "=", "scheduled"),
+                    ("start", ">", fields.Datetime.now()),
+                ],
+                order="start, id",
+            )
+        )
+
+    def _bookconnect_shortfalls(self, partner, extra=None):
+        """The client's upcoming prepaid sessions their balance will not cover, soonest first:
+        ``[(session, {"needed", "available", "missing", "balance"})]``. ``extra``: a session
+        being booked, counted with the others."""
+        if request.env.user._is_public():
+            return []
+        sessions = self._bookconnect_upcoming_sessions_sudo(partner)
+        if extra:
+            sessions |= extra
+        shortfalls = sessions._prepaid_shortfalls()
+        return sorted(shortfalls.items(), key=lambda item: (item[0].start, item[0].id or 0))
+
+    def _bookconnect_not_found(self):
+        """The answer for a session that does not exist or is not the visitor's: the same
+        page either way, so that it never tells which."""
+        values = self._prepare_portal_layout_values()
+        values.update({"page_name": "bookconnect_session", "therapy_session": False})
+        return request.render("bookconnect_therapy.portal_session_not_found", values, status=404)
+
     # ------------------------------------------------------------------
     # My home
     # ------------------------------------------------------------------
@@ -213,6 +247,8 @@ class TherapyPortal(CustomerPortal):
                 "default_url": "/my/sessions",
                 "sessions": sessions_sudo,
                 "invoices": {s.id: self._bookconnect_invoice(s) for s in sessions_sudo},
+                "fees": {s.id: self._bookconnect_fee_line(s, values["tz"]) for s in sessions_sudo},
+                "shortfalls": self._bookconnect_shortfalls(request.env.user.partner_id),
                 "next_session": next_session.sudo(),
                 "next_join": next_session and self._bookconnect_join_state(next_session.sudo()),
                 "pager": pager,
@@ -224,25 +260,51 @@ class TherapyPortal(CustomerPortal):
         )
         return request.render("bookconnect_therapy.portal_my_sessions", values)
 
+    def _bookconnect_fee_line(self, session_sudo, tz):
+        """The session's fee not invoiced yet (in review, waived or kept), for the list."""
+        if not session_sudo.fee_state:
+            return False
+        lines = session_sudo._client_money_lines(tz=tz)
+        return next((line for line in lines if line["kind"] == "fee"), False)
+
     def _bookconnect_session_page_values(self, session_sudo, access_token, **kwargs):
         is_client = self._bookconnect_is_client(session_sudo)
         invoice = self._bookconnect_invoice(session_sudo)
-        upcoming = session_sudo.state == "scheduled" and session_sudo.stop > fields.Datetime.now()
+        now = fields.Datetime.now()
+        upcoming = session_sudo.state == "scheduled" and session_sudo.stop > now
+        display = self._bookconnect_display_values()
+        join = self._bookconnect_join_state(session_sudo)
+        shortfall = (
+            dict(self._bookconnect_shortfalls(session_sudo.partner_id)).get(session_sudo)
+            if is_client and upcoming
+            else None
+        )
         values = {
-            **self._bookconnect_display_values(),
+            **display,
             "page_name": "bookconnect_session",
             "therapy_session": session_sudo,
             "is_client": is_client,
-            "join": self._bookconnect_join_state(session_sudo),
+            "join": join,
             "session_invoice": invoice,
             "invoice_url": invoice.get_portal_url() if invoice else False,
             "invoice_to_pay": bool(invoice) and invoice._has_to_be_paid(),
             "requirements": session_sudo._booking_requirements() if is_client and upcoming else [],
             "policy_summary": self._bookconnect_policy_summary(session_sudo.policy_id),
             "can_cancel": is_client and session_sudo.state == "scheduled",
+            "cancel_terms": (
+                session_sudo._cancellation_terms(now, tz=display["tz"])
+                if session_sudo.state == "scheduled" and session_sudo.start > now
+                else False
+            ),
+            "money_lines": session_sudo._client_money_lines(tz=display["tz"]),
+            "shortfall": shortfall,
             "booked": kwargs.get("booked"),
             "cancelled": kwargs.get("cancelled"),
         }
+        # The actions card only when it has something to offer: never an empty box.
+        values["has_actions"] = bool(
+            not join["over"] or values["invoice_to_pay"] or invoice or values["can_cancel"]
+        )
         return self._get_page_view_values(
             session_sudo, access_token, values, "my_sessions_history", False, **kwargs
         )
@@ -252,7 +314,13 @@ class TherapyPortal(CustomerPortal):
         try:
             session_sudo = self._document_check_access(SESSION_MODEL, session_id, access_token)
         except (AccessError, MissingError):
-            return request.redirect("/my")
+            if request.env.user._is_public():
+                # Signed out: the client's own session is behind signing in (never says if
+                # it exists).
+                return request.redirect(
+                    "/web/login?" + url_encode({"redirect": f"/my/sessions/{session_id}"})
+                )
+            return self._bookconnect_not_found()
         values = self._bookconnect_session_page_values(session_sudo, access_token, **kw)
         if (
             request.session.get(CARD_RETURN_KEY) == session_sudo.access_url
@@ -262,12 +330,12 @@ class TherapyPortal(CustomerPortal):
         return request.render("bookconnect_therapy.portal_my_session", values)
 
     def _bookconnect_client_session(self, session_id):
-        """The signed-in client's own session (their rights checked), or raise NotFound."""
+        """The signed-in client's own session (their rights checked), or ``None``."""
         session = request.env[SESSION_MODEL].browse(session_id).exists()
         if not session or not session.has_access("read"):
-            raise NotFound()
+            return None
         if session.sudo().partner_id != request.env.user.partner_id:
-            raise NotFound()
+            return None
         return session
 
     @http.route(
@@ -280,6 +348,8 @@ class TherapyPortal(CustomerPortal):
     def portal_my_session_cancel(self, session_id, confirm_late=None, **kw):
         """GET: what cancelling now costs; POST: cancel, if the outcome is still the one shown."""
         session = self._bookconnect_client_session(session_id)
+        if not session:
+            return self._bookconnect_not_found()
         session_sudo = session.sudo()
         if session_sudo.state != "scheduled":
             return request.redirect(session_sudo.access_url)
@@ -305,6 +375,8 @@ class TherapyPortal(CustomerPortal):
                 "cancel_page": True,
                 "preview": preview,
                 "fee_text": format_amount(request.env, preview["fee"], preview["currency"]),
+                "grace_minutes": session_sudo.policy_id.cancel_grace_minutes,
+                "window_hours": session_sudo.policy_id.free_cancel_hours,
                 "changed": kw.get("changed"),
                 "error": kw.get("error"),
                 "policy_summary": self._bookconnect_policy_summary(session_sudo.policy_id),
@@ -316,6 +388,8 @@ class TherapyPortal(CustomerPortal):
     def portal_my_session_card(self, session_id, **kw):
         """Send the client to save a card, with a way back to this session afterwards."""
         session = self._bookconnect_client_session(session_id)
+        if not session:
+            return self._bookconnect_not_found()
         request.session[CARD_RETURN_KEY] = session.sudo().access_url
         return request.redirect("/my/payment_method")
 
@@ -374,10 +448,16 @@ class TherapyPortal(CustomerPortal):
             days.setdefault(fmt(start, "EEEE d MMMM"), []).append((start, stop))
         partner = request.env.user.partner_id
         preview = self._bookconnect_preview_session(therapist, partner)
+        reason = "taken" if kw.get("taken") else kw.get("unavailable")
         values.update(
             {
                 "days": days,
-                "taken": kw.get("taken"),
+                "unavailable": reason if reason in UNAVAILABLE_REASONS else False,
+                "unavailable_text": (
+                    Booking._slot_unavailable_message(therapist, reason)
+                    if reason in UNAVAILABLE_REASONS
+                    else False
+                ),
                 "policy_summary": self._bookconnect_policy_summary(preview.policy_id),
             }
         )
@@ -397,6 +477,7 @@ class TherapyPortal(CustomerPortal):
                     "company_id": company.id,
                     "start": start,
                     "stop": start + timedelta(minutes=company.bookconnect_booking_slot_minutes),
+                    "state": "scheduled",
                 }
             )
         )
@@ -414,9 +495,14 @@ class TherapyPortal(CustomerPortal):
         if not therapist:
             raise NotFound()
         slots_url = f"/book/{request.env['ir.http']._slug(therapist)}"
+
+        def unavailable(reason):
+            query = "taken=1" if reason == "taken" else url_encode({"unavailable": reason})
+            return request.redirect(f"{slots_url}?{query}")
+
         start_dt = self._bookconnect_parse_start(start)
         if not start_dt:
-            return request.redirect(slots_url)
+            return unavailable("not_offered")
         is_public = request.env.user._is_public()
         new_clients = therapist.company_id.bookconnect_booking_new_clients
         error = None
@@ -435,8 +521,8 @@ class TherapyPortal(CustomerPortal):
                     else:
                         user = request.env.user
                     session_sudo = Booking._book(therapist, user.partner_id, start_dt)
-            except SlotTaken:
-                return request.redirect(f"{slots_url}?taken=1")
+            except SlotTaken as exc:
+                return unavailable(exc.reason)
             except (UserError, ValidationError) as exc:
                 error = exc.args[0] if exc.args else str(exc)
             else:
@@ -448,13 +534,20 @@ class TherapyPortal(CustomerPortal):
                         {"login": user.login, "password": post.get("password"), "type": "password"},
                     )
                 return request.redirect(f"{session_sudo.access_url}?booked=1")
-        if not any(s == start_dt for s, _stop in Booking._free_slots(therapist)):
-            return request.redirect(f"{slots_url}?taken=1")
+        reason = Booking._slot_unavailable_reason(therapist, start_dt)
+        if reason:
+            return unavailable(reason)
         preview = self._bookconnect_preview_session(
             therapist, request.env.user.partner_id, start_dt
         )
         policy = preview.policy_id
         values = self._bookconnect_booking_values(therapist)
+        now = fields.Datetime.now()
+        shortfall = (
+            dict(self._bookconnect_shortfalls(request.env.user.partner_id, preview)).get(preview)
+            if policy
+            else None
+        )
         values.update(
             {
                 "start": start_dt,
@@ -466,9 +559,14 @@ class TherapyPortal(CustomerPortal):
                     if policy
                     else False
                 ),
-                "free_until": (
-                    start_dt - timedelta(hours=policy.free_cancel_hours) if policy else False
+                "cancel_terms": (
+                    preview._cancellation_terms(
+                        now, booked_at=now, tz=values["tz"], before_booking=True
+                    )
+                    if policy
+                    else False
                 ),
+                "shortfall": shortfall,
                 "policy_summary": self._bookconnect_policy_summary(policy),
                 "new_clients": new_clients,
                 "error": error,

@@ -16,8 +16,18 @@ SLOT_GRID = timedelta(minutes=15)
 MIN_PASSWORD_LENGTH = 8
 
 
+# Why a time asked for cannot be booked (see ``_slot_unavailable_reason``).
+UNAVAILABLE_REASONS = ("taken", "past", "window", "not_offered")
+
+
 class SlotTaken(UserError):
-    """The time asked for is no longer offered: someone booked it meanwhile, or it never was."""
+    """The time asked for is not (or no longer) offered; ``reason`` says why: ``taken`` (booked
+    or otherwise taken meanwhile), ``past``, ``window`` (outside the booking window) or
+    ``not_offered`` (not one of the times offered)."""
+
+    def __init__(self, message, reason="taken"):
+        super().__init__(message)
+        self.reason = reason
 
 
 class BookconnectBooking(models.AbstractModel):
@@ -163,6 +173,63 @@ class BookconnectBooking(models.AbstractModel):
             not_after=not_after,
         )
 
+    @api.model
+    def _slot_unavailable_reason(self, therapist, start, now=None):
+        """Why the slot starting at ``start`` (naive UTC) cannot be booked now, if it cannot.
+
+        :return: ``None`` when it is offered; else ``past``, ``window`` (before the minimum
+            notice or beyond the booking horizon), ``taken`` (it would be offered were the
+            therapist not busy then: booked meanwhile) or ``not_offered`` (off the grid, or
+            outside working hours).
+        """
+        now = (now or fields.Datetime.now()).replace(microsecond=0)
+        if any(slot == start for slot, _stop in self._free_slots(therapist, now)):
+            return None
+        if start <= now:
+            return "past"
+        company = therapist.sudo().company_id
+        length = timedelta(minutes=company.bookconnect_booking_slot_minutes)
+        not_before, not_after = self._booking_window(therapist, now)
+        # (Compared without adding to ``start``: a made-up date near year 9999 must not overflow.)
+        if start < not_before or start > not_after - length:
+            return "window"
+        working = self._working_intervals(therapist, not_before, not_after)
+        unbusy = free_slots(
+            working,
+            [],
+            length,
+            buffer=timedelta(minutes=company.bookconnect_booking_buffer_minutes),
+            align=SLOT_GRID,
+            not_before=not_before,
+            not_after=not_after,
+        )
+        return "taken" if any(slot == start for slot, _stop in unbusy) else "not_offered"
+
+    @api.model
+    def _slot_unavailable_message(self, therapist, reason):
+        """What to tell the client for a ``reason`` of :meth:`_slot_unavailable_reason`."""
+        company = therapist.sudo().company_id
+        return {
+            "taken": _(
+                "Sorry, this time with %(therapist)s is no longer available: it was just "
+                "booked. Please choose another time.",
+                therapist=therapist.name,
+            ),
+            "past": _("That time has already passed. Please choose one of the times offered."),
+            "window": _(
+                "Sessions with %(therapist)s can be booked from %(hours)s hours to %(days)s days "
+                "ahead. Please choose one of the times offered.",
+                therapist=therapist.name,
+                hours=company.bookconnect_booking_notice_hours,
+                days=company.bookconnect_booking_horizon_days,
+            ),
+            "not_offered": _(
+                "That is not one of the times %(therapist)s offers. Please choose one of the "
+                "times offered.",
+                therapist=therapist.name,
+            ),
+        }[reason]
+
     # ------------------------------------------------------------------
     # Booking
     # ------------------------------------------------------------------
@@ -201,13 +268,8 @@ class BookconnectBooking(models.AbstractModel):
         self._lock_therapist(therapist)
         slot = next((s for s in self._free_slots(therapist, now) if s[0] == start), None)
         if not slot:
-            raise SlotTaken(
-                _(
-                    "Sorry, this time with %(therapist)s is no longer available: it was just "
-                    "booked. Please choose another time.",
-                    therapist=therapist.name,
-                )
-            )
+            reason = self._slot_unavailable_reason(therapist, start, now) or "taken"
+            raise SlotTaken(self._slot_unavailable_message(therapist, reason), reason)
         Session = self.env["bookconnect.therapy.session"].sudo()
         clash = Session.search_count(
             [
@@ -220,6 +282,7 @@ class BookconnectBooking(models.AbstractModel):
         )
         if clash:
             raise UserError(_("You already have a session at that time."))
+        created = (now or fields.Datetime.now()).replace(microsecond=0)
         session = Session.create(
             {
                 "therapist_id": therapist.id,
@@ -229,11 +292,11 @@ class BookconnectBooking(models.AbstractModel):
                 "stop": slot[1],
                 "channel": "video",
                 "booked_online": True,
+                "booked_at": created,
             }
         )
         confirm_minutes = therapist.company_id.bookconnect_booking_confirm_minutes
         if confirm_minutes and session._booking_requirements():
-            created = (now or fields.Datetime.now()).replace(microsecond=0)
             # Never later than the start: an unconfirmed session does not take place.
             deadline = min(created + timedelta(minutes=confirm_minutes), session.start)
             session.with_context(bookconnect_sync=True).write({"confirm_by": deadline})

@@ -43,25 +43,27 @@ class BookconnectCollector(models.AbstractModel):
     def _collect(self, invoices):
         """Collect posted session invoices per their policy: capture the session's hold, draw
         on the prepaid balance, or charge the client's saved card; invoices of portal-payment
-        policies wait for the client.
+        policies wait for the client. The client gets one email per invoice, for its outcome
+        (see :meth:`_send_by_outcome`).
 
         :return: the transactions created or used.
         """
-        invoices = invoices.filtered(
-            lambda m: (
-                m.state == "posted"
-                and m.payment_state in ("not_paid", "partial")
-                and m.bookconnect_session_id
-            )
+        posted = invoices.filtered(lambda m: m.state == "posted")
+        invoices = posted.filtered(
+            lambda m: m.payment_state in ("not_paid", "partial") and m.bookconnect_session_id
         )
         txs = self.env["payment.transaction"]
         holds = {
             invoice: invoice.bookconnect_session_id._active_hold()
             for invoice in invoices.filtered(lambda m: m.bookconnect_kind == "session")
         }
+        captured = self.env["account.move"]
         for invoice, hold in holds.items():
             if hold:
-                txs |= self._capture_hold(hold, invoice)
+                used = self._capture_hold(hold, invoice)
+                txs |= used
+                if used.state == "done" or used.bookconnect_retry_at:
+                    captured |= invoice
         prepaid = invoices.filtered(
             lambda m: m.bookconnect_session_id.policy_id.prepayment == "balance"
         )
@@ -77,7 +79,22 @@ class BookconnectCollector(models.AbstractModel):
         txs |= self._charge_invoices(to_charge)
         if prepaid:
             txs |= self._auto_topup(prepaid.commercial_partner_id, prepaid.company_id)
+        self._send_by_outcome(posted, captured | to_charge)
         return txs
+
+    def _send_by_outcome(self, invoices, by_card):
+        """Tell the client about posted invoices once, for what became of them.
+
+        Invoices charged (or being charged) to a card, or taken from a card hold, are told by
+        the payment itself once its outcome is known: the receipt, or the failure with the
+        link to pay online (no saved card counts as a failure, told at once). Every other
+        invoice (to pay online, paid from the prepaid balance, or waiting to be added to the
+        next card payment) goes out through Odoo's invoice sending, with its portal link.
+
+        :param by_card: the invoices among ``invoices`` that a card payment took charge of.
+        """
+        waiting = by_card.filtered("bookconnect_charge_deferred")
+        (invoices.filtered(lambda m: m.state == "posted") - (by_card - waiting))._bookconnect_send()
 
     def _charge_invoices(self, invoices):
         """Charge open invoices to the clients' saved cards, one transaction per client.
@@ -412,6 +429,8 @@ class BookconnectCollector(models.AbstractModel):
                 "currency_id": pack.currency_id.id,
                 "invoice_date": fields.Date.context_today(self),
                 "ref": tx.reference,
+                # No salesperson rather than whoever processed the payment (OdooBot).
+                "invoice_user_id": False,
                 "invoice_line_ids": [
                     Command.create(
                         {
@@ -501,6 +520,13 @@ class BookconnectCollector(models.AbstractModel):
         )
         if lines and credits:
             (lines | credits).reconcile()
+        refunded = -sum(refunds.filtered(lambda t: t.state != "error").mapped("amount"))
+        if refunded > 0 and partner.email:
+            (partner | partner.commercial_partner_id).invalidate_recordset(["bookconnect_balance"])
+            template = self.env.ref("bookconnect_therapy.mail_template_balance_refund")
+            template.sudo().with_context(
+                bookconnect_refund_amount=refunded, bookconnect_refund_currency_id=currency.id
+            ).send_mail_batch(partner.ids, email_layout_xmlid="mail.mail_notification_light")
         return refunds
 
     def _notify_failure(self, invoices, reason):
@@ -521,6 +547,8 @@ class BookconnectCollector(models.AbstractModel):
         template.with_context(bookconnect_reason=reason).send_mail_batch(
             invoices.ids, email_layout_xmlid="mail.mail_notification_light"
         )
+        # This email is the invoice's: Odoo's own sending is not needed on top of it.
+        invoices.filtered(lambda m: not m.is_move_sent).write({"is_move_sent": True})
 
     # ------------------------------------------------------------------
     # Card holds
@@ -597,13 +625,17 @@ class BookconnectCollector(models.AbstractModel):
             )
         txs = self.env["payment.transaction"].create(values)
         self._send(txs)
-        for tx in txs.filtered(lambda t: t.state == "authorized"):
+        held = txs.filtered(lambda t: t.state == "authorized")
+        for tx in held:
             tx.bookconnect_session_id.message_post(
                 body=_(
                     "%(amount)s is held on the client's card until the session ends.",
                     amount=tx.currency_id.format(tx.amount),
                 )
             )
+        held.bookconnect_session_id._send_client_email(
+            "bookconnect_therapy.mail_template_hold_placed"
+        )
         return txs
 
     def _capture_hold(self, hold, invoice):
@@ -760,6 +792,16 @@ class BookconnectCollector(models.AbstractModel):
             ).reconcile()
         return credit_note
 
+    def _notify_refunds(self, credit_notes):
+        """Tell the clients what was refunded, why and where the money goes (card or credit),
+        with every money line of the session."""
+        credit_notes = credit_notes.filtered(lambda m: m.state == "posted" and m.partner_id.email)
+        if credit_notes:
+            template = self.env.ref("bookconnect_therapy.mail_template_session_refund")
+            template.sudo().send_mail_batch(
+                credit_notes.ids, email_layout_xmlid="mail.mail_notification_light"
+            )
+
     def _make_credit_note(self, invoice, amount, reason):
         currency = invoice.currency_id
         if float_compare(amount, invoice.amount_total, precision_rounding=currency.rounding) == 0:
@@ -768,6 +810,7 @@ class BookconnectCollector(models.AbstractModel):
                     {
                         "ref": reason,
                         "invoice_date": fields.Date.context_today(self),
+                        "invoice_user_id": invoice.invoice_user_id.id,
                         "bookconnect_session_id": invoice.bookconnect_session_id.id,
                     }
                 ]
@@ -785,6 +828,7 @@ class BookconnectCollector(models.AbstractModel):
                     "company_id": invoice.company_id.id,
                     "invoice_date": fields.Date.context_today(self),
                     "reversed_entry_id": invoice.id,
+                    "invoice_user_id": invoice.invoice_user_id.id,
                     "ref": reason,
                     "invoice_origin": invoice.invoice_origin,
                     "bookconnect_session_id": invoice.bookconnect_session_id.id,

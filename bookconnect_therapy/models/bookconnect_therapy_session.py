@@ -8,7 +8,7 @@ import psycopg2
 from odoo import Command, _, api, fields, models
 from odoo.exceptions import UserError, ValidationError
 from odoo.osv import expression
-from odoo.tools import SQL, format_date
+from odoo.tools import SQL, format_amount, format_date, format_datetime
 
 from ..core import (
     billable_seconds,
@@ -193,6 +193,13 @@ class BookconnectTherapySession(models.Model):
     )
     booked_online = fields.Boolean(
         readonly=True, copy=False, help="Booked by the client on the booking pages."
+    )
+    booked_at = fields.Datetime(
+        default=fields.Datetime.now,
+        readonly=True,
+        copy=False,
+        help="When the session was booked: the policy's free cancellation after booking "
+        "counts from then.",
     )
     confirm_by = fields.Datetime(
         "Confirm by",
@@ -605,23 +612,40 @@ class BookconnectTherapySession(models.Model):
             )
         open_sessions._cancel(by="practice")
 
-    def _cancellation_preview(self, now=None):
-        """What cancelling now would cost the client.
+    def _cancellation_preview(self, now=None, booked_at=None):
+        """What cancelling at ``now`` would cost the client.
 
-        :return: dict with ``late`` (the free window has passed), ``fee`` (float, in the
-            session currency), ``free_until`` (UTC datetime) and ``currency`` (res.currency).
+        :param booked_at: when the session was booked (default: its own ``booked_at``); the
+            booking page previews a session booked now.
+        :return: dict with ``late`` (the free time has passed), ``fee`` (float, in the session
+            currency: what cancelling now costs), ``late_fee`` (what a late cancellation
+            costs), ``free_until`` (naive UTC: the last moment cancelling is free),
+            ``by_grace`` (free until then only thanks to the free time after booking),
+            ``booked_in_window`` (booked after cancelling had stopped being free: it was
+            never free, or only for the free time after booking) and ``currency``
+            (res.currency).
         """
         self.ensure_one()
         now = now or fields.Datetime.now()
         policy = self.policy_id
-        price = policy._price(self.duration * 60, self.channel).amount
+        late_fee = policy._fee("late", self._session_price())
+        booked_at = booked_at or self.booked_at or self.create_date or None
         outcome = cancellation_outcome(
-            self.start, now, policy.free_cancel_hours, policy._fee("late", price)
+            self.start,
+            now,
+            policy.free_cancel_hours,
+            late_fee,
+            booked_at=booked_at,
+            grace_minutes=policy.cancel_grace_minutes,
         )
+        window_edge = self.start - timedelta(hours=policy.free_cancel_hours)
         return {
             "late": outcome.late,
             "fee": float(outcome.fee),
+            "late_fee": float(late_fee),
             "free_until": outcome.free_until,
+            "by_grace": outcome.by_grace,
+            "booked_in_window": bool(booked_at and booked_at > window_edge),
             "currency": self.currency_id,
         }
 
@@ -659,6 +683,12 @@ class BookconnectTherapySession(models.Model):
         free = sessions.filtered(lambda s: s.state == "cancelled")
         free._release_prepayments()
         (sessions - free)._apply_fee("late_cancel", now)
+        if by != "unconfirmed":
+            # A fee in review or waived is told by the fee's own email, which says the session
+            # is cancelled too: one email per cancellation.
+            sessions.filtered(
+                lambda s: s.fee_state not in ("pending", "waived")
+            )._send_client_email("bookconnect_therapy.mail_template_session_cancelled")
         return sessions
 
     def _release_prepayments(self):
@@ -846,6 +876,9 @@ class BookconnectTherapySession(models.Model):
             "currency_id": self.currency_id.id,
             "invoice_date": fields.Date.context_today(self),
             "invoice_origin": self.name,
+            # The therapist is the salesperson: revenue per therapist in Odoo's reports, and
+            # the name the client reads on the invoice (not whoever ran the sweep).
+            "invoice_user_id": self.therapist_id.id,
             "bookconnect_session_id": self.id,
             "bookconnect_kind": kind,
             "invoice_line_ids": [
@@ -898,12 +931,12 @@ class BookconnectTherapySession(models.Model):
             session.with_context(bookconnect_sync=True).write(
                 {"invoice_id": by_session[session].id, "state": "invoiced"}
             )
-        invoices._bookconnect_send()
         self._after_invoices_posted(invoices)
         return invoices
 
     def _after_invoices_posted(self, invoices):
-        """Collect posted invoices per the sessions' policies (card charge, hold capture)."""
+        """Collect posted invoices per the sessions' policies (card charge, hold capture) and
+        tell the client once, for the outcome (see the collector's ``_collect``)."""
         return self.env["bookconnect.collector"]._collect(invoices)
 
     def _create_upfront_invoices(self):
@@ -944,7 +977,6 @@ class BookconnectTherapySession(models.Model):
             session.with_context(bookconnect_sync=True).write(
                 {"invoice_id": by_session[session].id}
             )
-        invoices._bookconnect_send()
         self._after_invoices_posted(invoices)
         return invoices
 
@@ -953,6 +985,7 @@ class BookconnectTherapySession(models.Model):
         a shorter session is refunded the difference (credit note and card refund), a
         longer one is invoiced (and charged) the extra."""
         collector = self.env["bookconnect.collector"]
+        credit_notes = self.env["account.move"]
         extra_values, journals = [], self._sales_journals() if self else {}
         for session in self:
             invoice = session.invoice_id
@@ -963,7 +996,7 @@ class BookconnectTherapySession(models.Model):
                 continue
             if difference < 0 and invoice.state == "posted":
                 share = -difference / booked if booked else 1.0
-                collector._refund(
+                credit_notes |= collector._refund(
                     invoice,
                     currency.round(invoice.amount_total * share),
                     _("Shorter than booked: %(minutes)s min", minutes=session.billable_minutes),
@@ -989,8 +1022,8 @@ class BookconnectTherapySession(models.Model):
                 .create(extra_values)
             )
             extras.action_post()
-            extras._bookconnect_send()
             self._after_invoices_posted(extras)
+        collector._notify_refunds(credit_notes)
         for session in self:
             paid = session.invoice_id.payment_state in ("paid", "in_payment", "reversed")
             session.with_context(bookconnect_sync=True).write(
@@ -1111,7 +1144,9 @@ class BookconnectTherapySession(models.Model):
         invoice = self.sudo().invoice_id
         if not invoice or invoice.state != "posted":
             raise UserError(_("Session %(name)s has no posted invoice to refund.", name=self.name))
-        credit_note = self.env["bookconnect.collector"].sudo()._refund(invoice, amount, reason)
+        collector = self.env["bookconnect.collector"].sudo()
+        credit_note = collector._refund(invoice, amount, reason)
+        collector._notify_refunds(credit_note)
         self.message_post(
             body=_(
                 "%(user)s refunded %(amount)s: %(reason)s (credit note %(note)s)",
@@ -1217,6 +1252,7 @@ class BookconnectTherapySession(models.Model):
                     )
                 )
                 session._release_prepayments()
+                session._send_client_email("bookconnect_therapy.mail_template_fee_waived")
                 earlier[session.partner_id] = 1
                 continue
             due = now + timedelta(hours=session.policy_id.review_hours)
@@ -1228,10 +1264,11 @@ class BookconnectTherapySession(models.Model):
                     "A %(fee)s fee applies (%(kind)s). It will be charged after %(due)s unless "
                     "it is waived.",
                     fee=session.currency_id.format(fee),
-                    kind=dict(session._fields["fee_kind"].selection)[kind],
-                    due=fields.Datetime.to_string(due),
+                    kind=dict(session._fields["fee_kind"]._description_selection(self.env))[kind],
+                    due=session._practice_time(due),
                 )
             )
+            session._send_client_email("bookconnect_therapy.mail_template_fee_applied")
 
     def action_waive_fee(self):
         self.ensure_one()
@@ -1267,6 +1304,7 @@ class BookconnectTherapySession(models.Model):
                 author_id=self.env.user.partner_id.id,
             )
             session.sudo()._release_prepayments()
+            session.sudo()._send_client_email("bookconnect_therapy.mail_template_fee_waived")
 
     def action_mark_no_show(self):
         """The therapist marks a client who did not come as a no-show."""
@@ -1344,12 +1382,20 @@ class BookconnectTherapySession(models.Model):
         prepaid = sessions.filtered(lambda s: s.invoice_id.bookconnect_kind == "session")
         to_invoice = sessions - prepaid
         collector = self.env["bookconnect.collector"]
+        credit_notes = self.env["account.move"]
         for session in prepaid:
             invoice = session.invoice_id
             keep = min(session.fee_amount, invoice.amount_total)
             rest = session.currency_id.round(invoice.amount_total - keep)
             if rest > 0:
-                collector._refund(invoice, rest, _("Cancelled: only the fee is kept"))
+                credit_notes |= collector._refund(
+                    invoice,
+                    rest,
+                    _(
+                        "Cancelled: only the %(fee)s fee is kept",
+                        fee=session.currency_id.format(keep),
+                    ),
+                )
         invoices = self.env["account.move"]
         if to_invoice:
             journals = to_invoice._sales_journals()
@@ -1382,21 +1428,424 @@ class BookconnectTherapySession(models.Model):
                 .create(values)
             )
             invoices.action_post()
-            invoices._bookconnect_send()
         sessions.with_context(bookconnect_sync=True).write({"fee_state": "charged"})
+        captured = self.env["account.move"]
         for invoice in invoices:
             hold = invoice.bookconnect_session_id._active_hold()
             if hold:
-                collector._capture_hold(hold, invoice)
-        collector._charge_invoices(
-            invoices.filtered(
-                lambda m: (
-                    m.payment_state in ("not_paid", "partial")
-                    and m.bookconnect_session_id.policy_id.collection == "card"
-                )
+                used = collector._capture_hold(hold, invoice)
+                if used.state == "done" or used.bookconnect_retry_at:
+                    captured |= invoice
+        to_charge = invoices.filtered(
+            lambda m: (
+                m.payment_state in ("not_paid", "partial")
+                and m.bookconnect_session_id.policy_id.collection == "card"
             )
         )
+        collector._charge_invoices(to_charge)
+        collector._send_by_outcome(invoices, captured | to_charge)
+        collector._notify_refunds(credit_notes)
         return sessions
+
+    # ------------------------------------------------------------------
+    # The client's view of money
+    # ------------------------------------------------------------------
+
+    def _client_tz(self):
+        self.ensure_one()
+        return self.partner_id.tz or self.therapist_id.tz or "UTC"
+
+    def _client_time(self, value, tz=None, pattern="EEE d MMM y, HH:mm"):
+        """``value`` (naive UTC) as the client reads it: in their time zone, named."""
+        self.ensure_one()
+        tz = tz or self._client_tz()
+        return _(
+            "%(time)s (%(tz)s)",
+            time=format_datetime(self.env, value, tz=tz, dt_format=pattern),
+            tz=tz,
+        )
+
+    def _practice_time(self, value):
+        """``value`` (naive UTC) as the practice reads it in the chatter: in the therapist's
+        time zone (else the company's), named."""
+        self.ensure_one()
+        tz = self.therapist_id.tz or self.company_id.partner_id.tz or "UTC"
+        return self._client_time(value, tz=tz)
+
+    def _cancellation_terms(self, now=None, booked_at=None, tz=None, before_booking=False):
+        """What cancelling costs and from when, in one sentence for the client.
+
+        :param before_booking: worded for the booking page, before the client confirms.
+        :return: dict with ``text`` and ``warn`` (cancelling will cost the fee sooner than
+            the policy's usual window says: the session starts inside it).
+        """
+        self.ensure_one()
+        now = now or fields.Datetime.now()
+        preview = self._cancellation_preview(now, booked_at=booked_at)
+        currency = preview["currency"]
+        if currency.is_zero(preview["late_fee"]):
+            return {"text": _("Cancelling is free."), "warn": False}
+        fee = format_amount(self.env, preview["late_fee"], currency)
+        hours = self.policy_id.free_cancel_hours
+        until = self._client_time(preview["free_until"], tz=tz)
+        if preview["by_grace"] and not preview["late"]:
+            minutes = self.policy_id.cancel_grace_minutes
+            text = (
+                _(
+                    "This session starts within the %(hours)s-hour free-cancellation window: "
+                    "once booked, you can cancel it free until %(until)s (%(minutes)s minutes "
+                    "after booking); after that, cancelling costs %(fee)s.",
+                    hours=hours,
+                    until=until,
+                    minutes=minutes,
+                    fee=fee,
+                )
+                if before_booking
+                else _(
+                    "This session was booked within the %(hours)s-hour free-cancellation "
+                    "window: you can cancel it free until %(until)s (%(minutes)s minutes after "
+                    "booking); after that, cancelling costs %(fee)s.",
+                    hours=hours,
+                    until=until,
+                    minutes=minutes,
+                    fee=fee,
+                )
+            )
+            return {"text": text, "warn": True}
+        if preview["late"] and self.start > now:
+            text = (
+                _(
+                    "This session starts within the %(hours)s-hour free-cancellation window: "
+                    "once booked, cancelling it costs %(fee)s.",
+                    hours=hours,
+                    fee=fee,
+                )
+                if before_booking
+                else _(
+                    "This session starts within the %(hours)s-hour free-cancellation window: "
+                    "cancelling it costs %(fee)s.",
+                    hours=hours,
+                    fee=fee,
+                )
+            )
+            return {"text": text, "warn": True}
+        if preview["late"]:
+            return {"text": _("Cancelling now costs %(fee)s.", fee=fee), "warn": True}
+        return {
+            "text": _(
+                "Cancelling is free until %(until)s; after that, it costs %(fee)s.",
+                until=until,
+                fee=fee,
+            ),
+            "warn": False,
+        }
+
+    def _send_client_email(self, template_xmlid):
+        """Email the clients of these sessions with a session template, in their language."""
+        sessions = self.filtered(lambda s: s.partner_id.email)
+        if sessions:
+            self.env.ref(template_xmlid).sudo().send_mail_batch(
+                sessions.ids, email_layout_xmlid="mail.mail_notification_light"
+            )
+
+    def _client_money_lines(self, tz=None):
+        """Everything this session costs the client or gives back to them, as they should read
+        it: its invoices and credit notes, its card holds, and a fee in review or waived. The
+        portal pages and the client's emails all show these lines.
+
+        :param tz: the reader's time zone (default: the client's).
+        :return: list of dicts, oldest first, each with ``kind`` (``invoice``,
+            ``credit_note``, ``hold`` or ``fee``), ``label``, ``amount`` (signed: positive for
+            what the client pays or owes, or what a hold reserves; negative for what they get
+            back), ``currency``, ``date`` (a date, in ``tz``), ``state`` (a key: ``paid``,
+            ``to_pay``, ``being_paid``, ``deferred``, ``reversed``, ``refunded``, ``credited``,
+            ``held``, ``captured``, ``released``, ``refused``, ``in_review``, ``waived``,
+            ``charged``), ``state_label`` (in words), ``why``, ``document`` (the invoice or
+            credit note number, or ``""``), ``url`` (its portal link, or ``""``) and ``tone`` (a
+            Bootstrap text-bg class for the state).
+        """
+        self.ensure_one()
+        session = self.sudo()
+        tz = tz or self._client_tz()
+        local = session.with_context(tz=tz)
+
+        def day(value):
+            return fields.Datetime.context_timestamp(local, value).date() if value else False
+
+        lines = []
+        moves = session.invoice_ids.filtered(
+            lambda m: m.state == "posted" and m.move_type in ("out_invoice", "out_refund")
+        )
+        txs = (
+            self.env["payment.transaction"].sudo().search([("invoice_ids", "in", moves.ids)])
+            if moves
+            else self.env["payment.transaction"]
+        )
+        for move in moves.sorted("id"):
+            moved = txs.filtered(lambda tx, move=move: move in tx.invoice_ids)
+            line = {
+                "currency": move.currency_id,
+                "date": move.invoice_date or move.date,
+                "document": move.name,
+                "url": move.get_portal_url(),
+            }
+            if move.move_type == "out_invoice":
+                line.update(
+                    kind="invoice",
+                    label=session._money_invoice_label(move),
+                    amount=move.amount_total,
+                    why=move.invoice_line_ids[:1].name or "",
+                    **session._money_invoice_state(move, moved),
+                )
+            else:
+                line.update(
+                    kind="credit_note",
+                    label=_("Refund"),
+                    amount=-move.amount_total,
+                    why=move.ref or move.invoice_line_ids[:1].name or "",
+                    **session._money_credit_note_state(move, moved),
+                )
+            lines.append(line)
+        holds = session.transaction_ids.filtered(
+            lambda tx: (
+                tx.bookconnect_purpose == "hold"
+                and tx.operation != "refund"
+                and tx.state in ("authorized", "done", "cancel", "error")
+            )
+        )
+        for hold in holds.sorted("id"):
+            lines.append(
+                {
+                    "kind": "hold",
+                    "label": _("Card hold"),
+                    "amount": hold.bookconnect_held_amount or hold.amount,
+                    "currency": hold.currency_id,
+                    "date": day(hold.last_state_change or hold.create_date),
+                    "why": _(
+                        "Reserved on your card for the session: only what it costs is taken, "
+                        "the rest is released."
+                    ),
+                    "document": "",
+                    "url": "",
+                    **session._money_hold_state(hold),
+                }
+            )
+        fee_invoiced = session.fee_kind and any(
+            move.bookconnect_kind == session.fee_kind for move in moves
+        )
+        if session.fee_state and not fee_invoiced and session.fee_amount > 0:
+            lines.append(
+                {
+                    "kind": "fee",
+                    "label": session._money_fee_label(),
+                    "amount": session.fee_amount,
+                    "currency": session.currency_id,
+                    "date": day(session.cancelled_at or session.ended_at),
+                    "why": session._money_fee_reason(tz),
+                    "document": "",
+                    "url": "",
+                    **session._money_fee_state(tz),
+                }
+            )
+        order = {"hold": 0, "fee": 1, "invoice": 2, "credit_note": 3}
+        lines.sort(key=lambda line: (line["date"] or fields.Date.today(), order[line["kind"]]))
+        return lines
+
+    def _money_fee_label(self):
+        self.ensure_one()
+        if self.fee_kind == "no_show":
+            return _("No-show fee")
+        return _("Late-cancellation fee")
+
+    def _money_fee_reason(self, tz):
+        self.ensure_one()
+        if self.fee_kind == "no_show":
+            return _(
+                "You had not joined %(minutes)s minutes after the start of the session of "
+                "%(start)s.",
+                minutes=self.policy_id.no_show_delay_minutes,
+                start=self._client_time(self.start, tz=tz),
+            )
+        return _(
+            "The session of %(start)s was cancelled on %(when)s, after cancelling stopped "
+            "being free.",
+            start=self._client_time(self.start, tz=tz),
+            when=self._client_time(self.cancelled_at, tz=tz),
+        )
+
+    def _money_fee_state(self, tz):
+        self.ensure_one()
+        if self.fee_state == "pending":
+            return {
+                "state": "in_review",
+                "state_label": _(
+                    "In review until %(until)s: the practice may waive it. After that it is "
+                    "invoiced.",
+                    until=self._client_time(self.fee_due_at, tz=tz),
+                ),
+                "tone": "text-bg-warning",
+            }
+        if self.fee_state == "waived":
+            return {"state": "waived", "state_label": _("Waived"), "tone": "text-bg-secondary"}
+        return {
+            "state": "charged",
+            "state_label": _("Kept from what you paid in advance"),
+            "tone": "text-bg-success",
+        }
+
+    def _money_invoice_label(self, move):
+        self.ensure_one()
+        if move.bookconnect_kind == "session" and self.policy_id.prepayment == "full":
+            return _("Session, paid in advance")
+        return {
+            "difference": _("Time beyond what was paid in advance"),
+            "late_cancel": _("Late-cancellation fee"),
+            "no_show": _("No-show fee"),
+        }.get(move.bookconnect_kind, _("Session"))
+
+    def _money_invoice_state(self, move, txs):
+        """What became of a session invoice: paid (how), being paid, waiting, to pay."""
+        self.ensure_one()
+        currency = move.currency_id
+        paid_by_provider = txs.filtered(lambda tx: tx.state == "done" and tx.operation != "refund")
+        if move.payment_state in ("paid", "in_payment"):
+            if paid_by_provider.filtered("token_id"):
+                label = _("Paid by card")
+            elif paid_by_provider:
+                label = _("Paid online")
+            elif self.policy_id.prepayment == "balance":
+                label = _("Paid from your prepaid balance")
+            else:
+                label = _("Paid")
+            return {"state": "paid", "state_label": label, "tone": "text-bg-success"}
+        if move.payment_state == "reversed":
+            return {
+                "state": "reversed",
+                "state_label": _("Cancelled by a credit note"),
+                "tone": "text-bg-light",
+            }
+        if move.bookconnect_charge_deferred:
+            return {
+                "state": "deferred",
+                "state_label": _("Added to your next card payment"),
+                "tone": "text-bg-info",
+            }
+        if txs.filtered(
+            lambda tx: (
+                tx.state in ("draft", "pending", "authorized")
+                and tx.operation != "refund"
+                and tx.bookconnect_purpose in ("charge", "hold")
+            )
+        ):
+            return {
+                "state": "being_paid",
+                "state_label": _("Being charged to your card"),
+                "tone": "text-bg-info",
+            }
+        if move.payment_state == "partial":
+            label = _(
+                "Partly paid: %(amount)s left to pay",
+                amount=format_amount(self.env, move.amount_residual, currency),
+            )
+        else:
+            label = _("To pay")
+        return {"state": "to_pay", "state_label": label, "tone": "text-bg-warning"}
+
+    def _money_credit_note_state(self, move, txs):
+        self.ensure_one()
+        refunds = txs.filtered(lambda tx: tx.operation == "refund")
+        if refunds.filtered(lambda tx: tx.state == "done"):
+            return {
+                "state": "refunded",
+                "state_label": _("Refunded to your card"),
+                "tone": "text-bg-success",
+            }
+        if refunds.filtered(lambda tx: tx.state in ("draft", "pending")):
+            return {
+                "state": "being_paid",
+                "state_label": _("Being refunded to your card"),
+                "tone": "text-bg-info",
+            }
+        if move.payment_state in ("paid", "in_payment", "reversed"):
+            return {
+                "state": "credited",
+                "state_label": _("Deducted from what you owed"),
+                "tone": "text-bg-success",
+            }
+        return {
+            "state": "credited",
+            "state_label": _("Credit on your account, used for your next invoices"),
+            "tone": "text-bg-info",
+        }
+
+    def _money_hold_state(self, hold):
+        self.ensure_one()
+        currency = hold.currency_id
+        if hold.state == "authorized":
+            return {
+                "state": "held",
+                "state_label": _("Held on your card, not charged"),
+                "tone": "text-bg-info",
+            }
+        if hold.state == "done":
+            released = currency.round((hold.bookconnect_held_amount or hold.amount) - hold.amount)
+            label = (
+                _(
+                    "%(taken)s taken, %(released)s released",
+                    taken=format_amount(self.env, hold.amount, currency),
+                    released=format_amount(self.env, released, currency),
+                )
+                if released > 0
+                else _("Taken in full")
+            )
+            return {"state": "captured", "state_label": label, "tone": "text-bg-success"}
+        if hold.state == "cancel":
+            return {
+                "state": "released",
+                "state_label": _("Released: nothing was taken"),
+                "tone": "text-bg-light",
+            }
+        return {
+            "state": "refused",
+            "state_label": _("Refused by your bank"),
+            "tone": "text-bg-danger",
+        }
+
+    def _prepaid_shortfalls(self):
+        """The upcoming prepaid sessions among these that the client's prepaid balance will
+        not cover, counting the sessions before them (by start) first.
+
+        A session needs its estimated price, and at least the policy's minimum balance to
+        start.
+
+        :return: dict session -> ``{"needed", "available", "missing", "balance"}`` (floats in
+            the company currency; ``available`` is what is left for it after the sessions
+            before it).
+        """
+        prepaid = self.filtered(
+            lambda s: s.state == "scheduled" and s.policy_id.prepayment == "balance"
+        )
+        groups = {}
+        for session in prepaid.sorted(lambda s: (s.start, s.id or 0)):
+            key = (session.partner_id.commercial_partner_id, session.company_id)
+            groups.setdefault(key, []).append(session)
+        result = {}
+        for (partner, company), sessions in groups.items():
+            balance = partner.sudo()._bookconnect_balances(company)[partner]
+            currency = company.currency_id
+            left = balance
+            for session in sessions:
+                needed = max(session.estimated_amount, session.policy_id.minimum_balance)
+                available = max(left, 0.0)
+                if currency.compare_amounts(available, needed) < 0:
+                    result[session] = {
+                        "needed": needed,
+                        "available": available,
+                        "missing": currency.round(needed - available),
+                        "balance": balance,
+                    }
+                left = currency.round(left - session.estimated_amount)
+        return result
 
     # ------------------------------------------------------------------
     # Reminders

@@ -263,11 +263,19 @@ class PaymentTransaction(models.Model):
         )
         if open_invoices:
             collector._draw_from_balance(open_invoices)
+        if done:
+            # After the bonus and the draws: the receipt says what the balance is now.
+            template = self.env.ref("bookconnect_therapy.mail_template_topup_receipt")
+            template.sudo().send_mail_batch(
+                done.ids, email_layout_xmlid="mail.mail_notification_light"
+            )
 
     def _bookconnect_send_receipts(self):
         template = self.env.ref("bookconnect_therapy.mail_template_payment_receipt")
         template.send_mail_batch(self.ids, email_layout_xmlid="mail.mail_notification_light")
         self.write({"bookconnect_receipt_sent": True})
+        # The receipt is the invoices' email: Odoo's own sending is not needed on top of it.
+        self.invoice_ids.filtered(lambda m: not m.is_move_sent).write({"is_move_sent": True})
 
     @api.model
     def _bookconnect_failure_reason(self, tx):

@@ -1,6 +1,8 @@
 from . import test_core_intervals
 from . import test_core_pricing
+from . import test_core_fees
 from . import test_billing_policy
+from . import test_policy_summary
 from . import test_session
 from . import test_metering
 from . import test_invoicing
@@ -21,3 +23,5 @@ from . import test_screens
 from . import test_back_office
 from . import test_therapy_settings
 from . import test_back_office_tours
+from . import test_client_money
+from . import test_portal_money

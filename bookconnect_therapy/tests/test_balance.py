@@ -238,7 +238,12 @@ class TestPrepaidBalance(StripeSessionCase, MailCase):
         collector = self.env["bookconnect.collector"]
         with self.assertRaisesRegex(UserError, "At most"):
             collector._refund_balance(self.client, self.company, 50.0)
-        refunds = collector._refund_balance(self.client, self.company)
+        with self.mock_mail_gateway():
+            refunds = collector._refund_balance(self.client, self.company)
+        [told] = self.mails("prepaid balance was refunded")
+        self.assertEqual(told.recipient_ids, self.client)
+        self.assertIn("$\xa013.50", told.body_html)
+        self.assertRegex(told.body_html, r"is now\s*<strong>\$\xa00\.00</strong>")
         self.assertEqual(self.calls("refunds")[0]["payload"]["amount"], 1350)
         self.assertEqual(refunds.state, "done")
         self.assertEqual(refunds.payment_id.payment_type, "outbound")

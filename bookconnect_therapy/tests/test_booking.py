@@ -416,7 +416,10 @@ class TestBookingPortal(PortalCase):
         page = html.fromstring(self.url_open(self.confirm_url(start)).content)
         text = page.text_content()
         self.assertIn("75.00", text)
-        self.assertIn("Free until", text)
+        # No late fee: nothing to warn about, even two hours before the start.
+        self.assertEqual(
+            select(page, ".o_bookconnect_if_cancelled")[0].text_content(), "Cancelling is free."
+        )
         self.assertIn("Tour Therapist", text)
         response = self.post(f"/book/{self.slug}/confirm", start=fields.Datetime.to_string(start))
         session = self.sessions_with_tour_therapist()

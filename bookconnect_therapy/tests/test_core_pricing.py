@@ -1,4 +1,3 @@
-from datetime import datetime, timedelta
 from decimal import Decimal
 
 from hypothesis import given, settings
@@ -9,9 +8,6 @@ from odoo.tests import BaseCase, tagged
 from ..core import (
     InvalidRules,
     PricingRules,
-    cancellation_outcome,
-    fee_amount,
-    is_no_show,
     minutes_affordable,
     price_duration,
     round_money,
@@ -189,57 +185,3 @@ class TestPricingProperties(BaseCase):
         graced = PricingRules(**{**kw, "grace_minutes": 10})
         self.assertEqual(price_duration(seconds, graced).amount, 0)
         self.assertFalse(price_duration(seconds, graced).billable)
-
-
-@tagged("bookconnect", "bookconnect_core")
-class TestFees(BaseCase):
-    START = datetime(2026, 11, 27, 15, 0)
-
-    def test_fee_kinds(self):
-        cent = D("0.01")
-        self.assertEqual(fee_amount("fixed", "20", 0, "90", cent), D("20.00"))
-        self.assertEqual(fee_amount("percent", 0, "50", "90", cent), D("45.00"))
-        self.assertEqual(fee_amount("percent", 0, "33.333", "10", cent), D("3.33"))
-        self.assertEqual(fee_amount("none", "20", "50", "90", cent), D("0.00"))
-        self.assertEqual(fee_amount("percent", 0, "50", "1001", D("1")), D(501))
-
-    def test_fee_nonsense(self):
-        cent = D("0.01")
-        for args in [
-            ("fixed", "-1", 0, "90"),
-            ("percent", 0, "101", "90"),
-            ("percent", 0, "-5", "90"),
-            ("half", 0, 0, "90"),
-            ("percent", 0, "50", "-90"),
-        ]:
-            with self.subTest(args=args), self.assertRaises(InvalidRules):
-                fee_amount(*args, cent)
-
-    def test_cancellation_window_edge_is_free(self):
-        edge = self.START - timedelta(hours=24)
-        free = cancellation_outcome(self.START, edge, 24, D("20"))
-        self.assertEqual((free.late, free.fee), (False, D(0)))
-        late = cancellation_outcome(self.START, edge + timedelta(seconds=1), 24, D("20"))
-        self.assertEqual((late.late, late.fee), (True, D("20")))
-        after_start = cancellation_outcome(
-            self.START, self.START + timedelta(minutes=5), 24, D("20")
-        )
-        self.assertTrue(after_start.late)
-        no_window = cancellation_outcome(self.START, self.START - timedelta(minutes=1), 0, D("20"))
-        self.assertFalse(no_window.late)
-        with self.assertRaises(InvalidRules):
-            cancellation_outcome(self.START, edge, -1, D("20"))
-
-    def test_no_show(self):
-        self.assertFalse(is_no_show(self.START, self.START + timedelta(minutes=14), 15, False))
-        self.assertTrue(is_no_show(self.START, self.START + timedelta(minutes=15), 15, False))
-        self.assertFalse(is_no_show(self.START, self.START + timedelta(hours=2), 15, True))
-        with self.assertRaises(InvalidRules):
-            is_no_show(self.START, self.START, -1, False)
-
-    @settings(max_examples=300, deadline=None, database=None)
-    @given(st.integers(0, 72), st.integers(-5000, 5000))
-    def test_cancellation_is_late_exactly_after_the_edge(self, hours, offset_minutes):
-        cancelled = self.START - timedelta(hours=hours) + timedelta(minutes=offset_minutes)
-        outcome = cancellation_outcome(self.START, cancelled, hours, D("10"))
-        self.assertEqual(outcome.late, offset_minutes > 0)

@@ -35,7 +35,11 @@ class TestInvoicing(SessionCase, MailCase):
         self.assertEqual(line.name, "Online session — 35 min, 27 Nov 2026")
         self.assertAlmostEqual(invoice.amount_untaxed, 22.75)
         self.assertAlmostEqual(session.amount, 22.75)
-        self.assertTrue(invoice.sending_data, "queued for Odoo's invoice sending")
+        # A card policy with no saved card: the client is sent the link to pay online, once;
+        # Odoo's invoice sending is not queued on top of it.
+        self.assertEqual(invoice.payment_state, "not_paid")
+        self.assertTrue(invoice.is_move_sent)
+        self.assertFalse(invoice.sending_data)
 
     def test_per_hour_and_per_session_quantities(self):
         hourly = self.policy(mode="hour", rate=100, rounding_increment=15)
@@ -63,8 +67,10 @@ class TestInvoicing(SessionCase, MailCase):
         self.assertEqual(session.invoice_id.invoice_line_ids.tax_ids, tax)
 
     def test_the_invoice_shows_in_accounting_views_and_emails_the_portal_link(self):
-        session = self.held(35)
+        portal = self.policy(mode="minute", rate=0.65, collection="portal")
+        session = self.held(35, policy_id=portal.id)
         session.action_end_session()
+        self.assertTrue(session.invoice_id.sending_data, "queued for Odoo's invoice sending")
         invoice = session.invoice_id
         found = self.env["account.move"].search(
             [("move_type", "=", "out_invoice"), ("partner_id", "=", self.client.id)]

@@ -1,7 +1,7 @@
 import re
 from datetime import timedelta
 from unittest.mock import patch
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 
 from lxml import html
 
@@ -324,12 +324,24 @@ class TestPortalAccess(PortalCase):
             with self.subTest(path=path):
                 self.assertEqual(self.url_open(path).status_code, 404)
 
+    def assertNotFoundPage(self, response):
+        """The clear answer for a session that is not the visitor's: the same page whether
+        it exists or not."""
+        self.assertEqual(response.status_code, 404)
+        page = html.fromstring(response.content)
+        self.assertIn("This session is not among yours", page.text_content())
+        self.assertTrue(page.xpath("//a[@href='/my/sessions']"))
+
     def test_another_clients_session_by_url(self):
         response = self.get(self.theirs.access_url)
-        self.assertRedirects(response, "/my")
         self.assertNotShown(response)
-        followed = self.url_open(self.theirs.access_url)
-        self.assertNotIn(self.theirs.name, followed.text)
+        self.assertNotFoundPage(response)
+        # A session that does not exist gets the very same page: nothing tells them apart.
+        missing = self.env["bookconnect.therapy.session"].search([], order="id desc", limit=1)
+        absent = self.get(f"/my/sessions/{missing.id + 1000}")
+        self.assertNotFoundPage(absent)
+        strip = re.compile(r'csrf_token: "[^"]*"|/my/sessions/\d+')
+        self.assertEqual(strip.sub("", absent.text), strip.sub("", response.text))
         # Positive control: the client's own session is shown.
         self.assertIn(self.own.name, self.url_open(self.own.access_url).text)
 
@@ -339,8 +351,8 @@ class TestPortalAccess(PortalCase):
         for candidate in (forged, "0" * 32, self.own.access_token, "", "' OR 1=1 --"):
             with self.subTest(token=candidate):
                 response = self.get(f"{self.theirs.access_url}?access_token={candidate}")
-                self.assertRedirects(response, "/my")
                 self.assertNotShown(response)
+                self.assertNotFoundPage(response)
 
     def test_token_from_an_email_opens_the_session_for_its_holder(self):
         """Positive control for the test above: the real token is what opens the page."""
@@ -356,8 +368,11 @@ class TestPortalAccess(PortalCase):
 
     def test_signed_out_visitor_is_sent_to_sign_in(self):
         self.authenticate(None, None)
-        response = self.get(self.theirs.access_url)
-        self.assertRedirects(response, "/my")
+        for path in (self.theirs.access_url, "/my/sessions/999999"):
+            with self.subTest(path=path):
+                response = self.get(path)
+                self.assertRedirects(response, "/web/login")
+                self.assertIn(f"redirect={quote(path, safe='')}", response.headers["Location"])
         self.assertRedirects(self.get("/my"), "/web/login")
         self.assertRedirects(self.get("/my/sessions"), "/web/login")
 

@@ -29,6 +29,10 @@ tours.add("bookconnect_portal_booking", {
             trigger: ".o_bookconnect_confirm:contains('Tour Therapist') .o_bookconnect_when",
         },
         {
+            content: "... and what cancelling costs, before booking",
+            trigger: ".o_bookconnect_confirm .o_bookconnect_if_cancelled:contains('Cancelling')",
+        },
+        {
             content: "Book it",
             trigger: "button.o_bookconnect_book",
             run: "click",
@@ -98,6 +102,24 @@ tours.add("bookconnect_portal_cancel_late", {
         {
             content: "Its state says so",
             trigger: ".o_bookconnect_session .o_bookconnect_state:contains('Cancelled late')",
+        },
+        {
+            content: "The fee is on the page: its amount and until when it is in review",
+            trigger:
+                ".o_bookconnect_money_line[data-kind='fee']:contains('20.00'):contains('In review until'):contains('may waive it')",
+        },
+        {
+            content: "Nothing left to do on the session: no empty actions box",
+            trigger: "body:not(:has(.o_bookconnect_actions))",
+        },
+        {
+            content: "My sessions lists the fee in review",
+            trigger: ".o_portal_submenu a[href='/my/sessions']",
+            run: "click",
+        },
+        {
+            content: "The cancelled session shows its fee",
+            trigger: "tr.o_bookconnect_session_row:contains('20.00') .o_bookconnect_fee_state:contains('fee in review')",
         },
     ],
 });
