@@ -764,7 +764,9 @@ class BookconnectTherapySession(models.Model):
                         SQL.identifier(self._table),
                         tuple(self.ids),
                         tuple(states),
-                    )
+                    ),
+                    # Expected under load and handled below: not an error for the log.
+                    log_exceptions=False,
                 )
                 ids = {row[0] for row in self.env.cr.fetchall()}
         except psycopg2.errors.SerializationFailure:
