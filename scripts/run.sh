@@ -131,6 +131,7 @@ cat >&2 <<MSG
 
   Demo logins (user / password):
     practice manager   manager / manager
+    accountant         accountant / accountant
     therapist          therapist / therapist    (second therapist: therapist2 / therapist2)
     portal client      client / client          (second client: client2 / client2)
     administrator      admin / admin
