@@ -41,6 +41,31 @@ class BookconnectReminderManager(models.AbstractModel):
             template = self.env.ref("bookconnect_therapy.mail_template_session_confirmation")
             template.sudo().send_mail_batch(sessions.ids, email_layout_xmlid=LIGHT_LAYOUT)
 
+    @api.model
+    def _unsent(self, rows):
+        """The reminder ``rows`` not in the log yet: a reminder stays due until its moment
+        has passed, and a batch must not be spent on those already sent."""
+        if not rows:
+            return rows
+        logs = self.env["bookconnect.reminder.log"].search_read(
+            [
+                ("kind", "in", list({row["kind"] for row in rows})),
+                ("session_id", "in", list({row["session_id"] for row in rows})),
+            ],
+            ["kind", "session_id", "invoice_id", "offset"],
+            load=None,
+        )
+        sent = {
+            (log["kind"], log["session_id"], log["invoice_id"] or False, log["offset"])
+            for log in logs
+        }
+        return [
+            row
+            for row in rows
+            if (row["kind"], row["session_id"], row.get("invoice_id") or False, row["offset"])
+            not in sent
+        ]
+
     # ------------------------------------------------------------------
     # Session reminders
     # ------------------------------------------------------------------
@@ -81,7 +106,7 @@ class BookconnectReminderManager(models.AbstractModel):
         """Remind clients of their sessions, once per offset (e.g. 24 h and 1 h before), by
         email with the join link and by SMS where they have a valid mobile number. Reports
         progress in batches."""
-        rows = self._due_session_reminders(fields.Datetime.now())
+        rows = self._unsent(self._due_session_reminders(fields.Datetime.now()))
         remaining = max(len(rows) - batch_size, 0)
         Log = self.env["bookconnect.reminder.log"]
         claimed = Log._claim(rows[:batch_size])
@@ -172,7 +197,7 @@ class BookconnectReminderManager(models.AbstractModel):
         """Remind clients of unpaid session invoices on the practice's schedule (days after
         the due date), with the payment link; nothing once paid. Reports progress in
         batches."""
-        rows = self._due_payment_reminders(fields.Date.context_today(self))
+        rows = self._unsent(self._due_payment_reminders(fields.Date.context_today(self)))
         remaining = max(len(rows) - batch_size, 0)
         Log = self.env["bookconnect.reminder.log"]
         claimed = Log._claim(rows[:batch_size])

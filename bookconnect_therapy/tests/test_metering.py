@@ -200,9 +200,10 @@ class TestOneWayIntoACall(SessionCase):
         therapist = self.discuss_member(session, "therapist")
         client = self.discuss_member(session, "client")
         with freeze_time(self.at(0)):
-            therapist._rtc_join_call()
             with self.assertRaisesRegex(UserError, "top up first"):
                 client._rtc_join_call()
+            self.assertFalse(session.call_id.segment_ids)
+            therapist._rtc_join_call()
         self.assertEqual(session.call_id.segment_ids.mapped("role"), ["therapist"])
 
     def test_a_client_without_the_minimum_cannot_open_a_chat(self):
