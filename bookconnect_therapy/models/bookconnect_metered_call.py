@@ -129,14 +129,15 @@ class BookconnectMeteredCall(models.Model):
     def _check_can_start(self):
         """The one rule for every way into a session's call (call-events endpoint, join link,
         Discuss call, chat): a prepaid session does not start with less than the policy's
-        minimum balance.
+        minimum balance. A call already begun (someone joined) is not stopped at the door.
 
         :raise UserError: saying how much is missing.
         """
         for call in self:
             session = call.session_id
             policy = session.policy_id
-            if policy.prepayment != "balance" or session.state != "scheduled":
+            begun = session.state != "scheduled" or call.segment_ids
+            if policy.prepayment != "balance" or begun:
                 continue
             partner = call.client_id
             balance = partner._bookconnect_balances(session.company_id)[partner]

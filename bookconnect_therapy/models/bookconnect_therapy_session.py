@@ -18,8 +18,6 @@ from ..core import (
 _logger = logging.getLogger(__name__)
 
 OPEN_STATES = ("scheduled", "in_progress")
-# A payment the client started this recently is left to finish before a booking is released.
-PAYMENT_STARTED_GRACE = timedelta(minutes=15)
 BILLED_STATES = ("invoiced", "paid")
 CHANNEL_LABELS = {"video": "Online session", "voice": "Voice session", "chat": "Chat session"}
 # Context keys, one meaning each. The calendar event already holds the values being
@@ -523,67 +521,38 @@ class BookconnectTherapySession(models.Model):
                     _("Only the session's therapist or a practice manager can do this.")
                 )
 
-    def _booking_requirements(self):
-        """What the client must still do before this booking is confirmed, per its policy.
+    def _portal_invoice(self):
+        """The posted customer invoice the client is shown for this session: its own, else
+        its latest; empty if none."""
+        self.ensure_one()
+        invoices = (self.invoice_id | self.invoice_ids).filtered(
+            lambda move: move.state == "posted" and move.move_type == "out_invoice"
+        )
+        if self.invoice_id in invoices:
+            return self.invoice_id
+        return invoices.sorted("id")[-1:] if invoices else invoices
 
-        :return: list of ``"card"`` (save a card: the policy charges or holds it) and
-            ``"prepay"`` (pay the booked price up front).
+    def _join_state(self, now=None):
+        """When the call may be joined: it opens the company's join delay before the start
+        and stays open until the end (or while the call is still running).
+
+        :return: dict with ``url`` (the join link), ``open`` (joinable now), ``opens_at``
+            (naive UTC) and ``over`` (no longer joinable)
         """
         self.ensure_one()
-        policy = self.policy_id
-        missing = []
-        needs_card = policy.require_card or policy.prepayment == "hold"
-        if needs_card and not self.partner_id._bookconnect_payment_token(self.company_id):
-            missing.append("card")
-        if policy.prepayment == "full" and self.sudo().invoice_id.payment_state not in (
-            "paid",
-            "in_payment",
-        ):
-            missing.append("prepay")
-        return missing
-
-    def _booking_requirement_labels(self):
-        self.ensure_one()
-        labels = {"card": _("a saved card"), "prepay": _("payment in advance")}
-        return [labels[requirement] for requirement in self._booking_requirements()]
-
-    def _payment_in_flight(self, now):
-        """A payment for the session's invoice is under way: sent to the provider and not
-        final yet, or started by the client in the last few minutes."""
-        self.ensure_one()
-        recent = now - PAYMENT_STARTED_GRACE
-        for tx in self.sudo().invoice_id.transaction_ids:
-            if tx.state in ("pending", "authorized") or (
-                tx.state == "draft" and tx.create_date >= recent
-            ):
-                return True
-        return False
-
-    @api.model
-    def _cron_release_unconfirmed_bookings(self, batch_size=200):
-        """Give back the slots of online bookings the client never confirmed: the policy asks
-        for a saved card or payment up front and it was not given by the session's
-        ``confirm_by``. No fee; an unpaid advance invoice is cancelled with a credit note; the
-        client is told by email. A payment under way postpones the release."""
-        now = fields.Datetime.now()
-        candidates = self.sudo().search(
-            [("state", "=", "scheduled"), ("confirm_by", "<=", now)],
-            order="confirm_by, id",
-            limit=batch_size + 1,
+        now = now or fields.Datetime.now()
+        opens_at = self.start - timedelta(minutes=self.company_id.bookconnect_join_before_minutes)
+        is_open = (
+            self.state in OPEN_STATES
+            and now >= opens_at
+            and (now <= self.stop or self.state == "in_progress")
         )
-        remaining = max(len(candidates) - batch_size, 0)
-        candidates = candidates[:batch_size]
-        confirmed = candidates.filtered(lambda s: not s._booking_requirements())
-        confirmed.with_context(bookconnect_sync=True).write({"confirm_by": False})
-        due = (candidates - confirmed).filtered(lambda s: not s._payment_in_flight(now))
-        released = due._cancel(by="unconfirmed")
-        if released:
-            template = self.env.ref("bookconnect_therapy.mail_template_booking_released")
-            template.sudo().send_mail_batch(
-                released.ids, email_layout_xmlid="mail.mail_notification_light"
-            )
-        self.env["ir.cron"]._notify_progress(done=len(released), remaining=remaining)
-        return released
+        return {
+            "url": self.videocall_url,
+            "open": is_open and bool(self.videocall_url),
+            "opens_at": opens_at,
+            "over": self.state not in OPEN_STATES or now > self.stop,
+        }
 
     def _participant_partners(self):
         self.ensure_one()
@@ -660,7 +629,9 @@ class BookconnectTherapySession(models.Model):
                 body = _(
                     "Online booking released: the client did not confirm it in time "
                     "(missing: %(missing)s).",
-                    missing=", ".join(session._booking_requirement_labels()),
+                    missing=", ".join(
+                        self.env["bookconnect.booking"]._booking_requirement_labels(session)
+                    ),
                 )
             elif preview["late"]:
                 body = _("Session cancelled late by the client.")

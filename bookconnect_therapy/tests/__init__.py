@@ -16,6 +16,8 @@ from . import test_access_matrix
 from . import test_core_slots
 from . import test_portal
 from . import test_booking
+from . import test_booking_portal
+from . import test_booking_race
 from . import test_booking_release
 from . import test_demo_data
 from . import test_discuss_call

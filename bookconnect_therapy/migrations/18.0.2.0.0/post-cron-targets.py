@@ -13,6 +13,10 @@ CRON_TARGETS = {
         "bookconnect.reminder.manager",
         "model._cron_payment_reminders()",
     ),
+    "ir_cron_release_unconfirmed_bookings": (
+        "bookconnect.booking",
+        "model._cron_release_unconfirmed_bookings()",
+    ),
 }
 
 
