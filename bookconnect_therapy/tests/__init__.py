@@ -28,3 +28,5 @@ from . import test_back_office_tours
 from . import test_client_money
 from . import test_portal_money
 from . import test_reminders
+from . import test_migrations
+from . import test_session_context
