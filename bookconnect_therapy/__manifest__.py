@@ -13,6 +13,7 @@
         "mail",
         "payment_stripe",
         "portal",
+        "queue_job",
         "resource",
         "uom",
     ],

@@ -108,7 +108,7 @@ class StripeStack:
                 log_name=self.name,
                 workers=self.workers,
                 addons=[TEST_ADDONS],
-                load=["bookconnect_fake_stripe"],
+                load=["queue_job", "bookconnect_fake_stripe"],
                 env={"BOOKCONNECT_FAKE_STRIPE_URL": self.fake.url, **self.env},
             )
             self.server.start(timeout=300)
