@@ -1,7 +1,7 @@
 {
     "name": "BookConnect Therapy",
     "summary": "Online therapy sessions: metered calls, invoices that post and get paid themselves",
-    "version": "18.0.1.1.0",
+    "version": "18.0.2.0.0",
     "category": "Services/Therapy",
     "license": "LGPL-3",
     "author": "BookConnect",
@@ -25,6 +25,7 @@
         "data/product_data.xml",
         "data/ir_sequence_data.xml",
         "data/ir_cron_data.xml",
+        "data/queue_job_data.xml",
         "data/mail_template_data.xml",
         "views/bookconnect_billing_policy_views.xml",
         "views/bookconnect_therapy_session_views.xml",
@@ -38,6 +39,7 @@
         "views/res_users_views.xml",
         "views/portal_templates.xml",
         "views/bookconnect_therapy_menus.xml",
+        "views/queue_job_views.xml",
     ],
     "demo": [
         "demo/bookconnect_therapy_demo.xml",

@@ -2,27 +2,16 @@ import logging
 from collections import defaultdict
 from datetime import timedelta
 
-import requests
-
 from odoo import Command, _, api, fields, models
-from odoo.exceptions import UserError, ValidationError
+from odoo.exceptions import UserError
 from odoo.tools import float_compare, float_is_zero
+
+from .bookconnect_topup_pack import topup_reference_prefix
 
 _logger = logging.getLogger(__name__)
 
-# Waits before retrying a charge whose outcome is unknown (timeout, network or Stripe error).
-# The retry reuses the transaction, hence its idempotency key: Stripe answers with the first
-# attempt's result instead of charging again.
-RETRY_DELAYS = (timedelta(minutes=5), timedelta(minutes=30), timedelta(hours=2), timedelta(hours=8))
 # Stripe keeps an uncaptured payment about 7 days: holds older than this are placed again.
 HOLD_RENEW_AFTER = timedelta(days=6)
-SEND_ERRORS = (
-    UserError,
-    ValidationError,
-    requests.exceptions.RequestException,
-    ValueError,
-    KeyError,
-)
 
 
 class BookconnectCollector(models.AbstractModel):
@@ -31,6 +20,8 @@ class BookconnectCollector(models.AbstractModel):
 
     Every method is safe to run twice: transactions are looked up before new ones are made,
     and a retried request reuses its transaction (same reference, same idempotency key).
+    Requests go through the payment engine (``payment.transaction._bookconnect_send``), which
+    reports their outcome to :meth:`_on_payment_outcome`.
     """
 
     _name = "bookconnect.collector"
@@ -62,7 +53,7 @@ class BookconnectCollector(models.AbstractModel):
             if hold:
                 used = self._capture_hold(hold, invoice)
                 txs |= used
-                if used.state == "done" or used.bookconnect_retry_at:
+                if used.state == "done" or used._bookconnect_queued("capture"):
                     captured |= invoice
         prepaid = invoices.filtered(
             lambda m: m.bookconnect_session_id.policy_id.prepayment == "balance"
@@ -154,23 +145,11 @@ class BookconnectCollector(models.AbstractModel):
         if not tx_values:
             return self.env["payment.transaction"]
         self._assign_references(tx_values)
-        queue = self.env.context.get("bookconnect_queue_payments")
-        if queue:
-            # Sweeps commit the invoices and their transactions first and send the payments
-            # in another job: a sweep rolled back after the bank took the money would lose
-            # the transaction, and a new one would charge again.
-            now = fields.Datetime.now()
-            for values in tx_values:
-                values["bookconnect_retry_at"] = now
         txs = self.env["payment.transaction"].create(tx_values)
         txs.invoice_ids.filtered("bookconnect_charge_deferred").write(
             {"bookconnect_charge_deferred": False}
         )
-        if queue:
-            self.env.ref("bookconnect_therapy.ir_cron_retry_charges")._trigger()
-        else:
-            self._send(txs)
-        return txs
+        return txs._bookconnect_send()
 
     def _assign_references(self, tx_values):
         """Name the charges after their invoices, as Odoo does, checking in one query that
@@ -194,17 +173,30 @@ class BookconnectCollector(models.AbstractModel):
             values["reference"] = name
 
     def _prepare_charge_values(self, token, invoices, amount, currency):
+        return self._prepare_offline_values(
+            token,
+            amount,
+            currency,
+            invoices[0].commercial_partner_id,
+            "charge",
+            invoice_ids=[Command.set(invoices.ids)],
+            bookconnect_session_id=invoices.sorted("id")[-1].bookconnect_session_id.id,
+        )
+
+    def _prepare_offline_values(self, token, amount, currency, partner, purpose, **values):
+        """Values of a transaction charging a saved card without the client: a charge, a hold
+        or a top-up, whose outcome this service handles."""
         return {
             "provider_id": token.provider_id.id,
             "payment_method_id": token.payment_method_id.id,
             "token_id": token.id,
             "amount": amount,
             "currency_id": currency.id,
-            "partner_id": invoices[0].commercial_partner_id.id,
+            "partner_id": partner.id,
             "operation": "offline",
-            "invoice_ids": [Command.set(invoices.ids)],
-            "bookconnect_session_id": invoices.sorted("id")[-1].bookconnect_session_id.id,
-            "bookconnect_purpose": "charge",
+            "bookconnect_purpose": purpose,
+            "bookconnect_handler": self._name,
+            **values,
         }
 
     def _invoices_being_paid(self, invoices):
@@ -229,62 +221,61 @@ class BookconnectCollector(models.AbstractModel):
                 )
             )
 
-    def _send(self, txs):
-        """Send transactions to their provider one by one, each in its own savepoint.
+    # ------------------------------------------------------------------
+    # Outcomes the payment engine reports
+    # ------------------------------------------------------------------
 
-        A transaction whose outcome is unknown (timeout, connection or provider error) stays a
-        draft and is queued for a retry with the same reference. Declined or refused ones
-        notify the client. Successful ones are post-processed at once: payment, reconciliation,
-        receipt.
+    @api.model
+    def _on_payment_outcome(self, txs, operation="payment", error=None):
+        """What the payment engine reports about transactions this service made.
+
+        :param str operation: what was sent (``payment``, ``capture``, ``void``).
+        :param error: when the outcome is unknown (the engine tries again): why.
         """
-        txs = txs.with_env(self.env)  # carry this call's context (jobs defer some work)
-        now = fields.Datetime.now()
-        sent = self.env["payment.transaction"]
+        if error:
+            body = {
+                "capture": _(
+                    "The card hold could not be captured (%(error)s); it will be tried again "
+                    "automatically."
+                ),
+                "void": _("The card hold could not be released (%(error)s).", error=error),
+            }.get(operation)
+            for tx in txs:
+                self._log_on_sessions(
+                    tx,
+                    (body and body.replace("%(error)s", str(error)))
+                    or _(
+                        "The payment %(ref)s could not reach the bank (%(error)s); it will be "
+                        "retried automatically.",
+                        ref=tx.reference,
+                        error=error,
+                    ),
+                )
+            return
+        if operation == "capture":
+            self._on_capture_outcome(txs)
+        elif operation == "payment":
+            self._on_payment_sent(txs)
+
+    def _on_payment_sent(self, txs):
         for tx in txs:
-            try:
-                with self.env.cr.savepoint():
-                    tx._send_payment_request()
-            except SEND_ERRORS as exc:
-                attempts = tx.bookconnect_attempts + 1
-                _logger.info("transaction %s: attempt %s failed: %s", tx.reference, attempts, exc)
-                if attempts > len(RETRY_DELAYS):
-                    tx._set_error(
-                        _("Gave up after %(count)s attempts: %(error)s", count=attempts, error=exc)
-                    )
-                else:
-                    tx.write(
-                        {
-                            "bookconnect_attempts": attempts,
-                            "bookconnect_retry_at": now + RETRY_DELAYS[attempts - 1],
-                            "state_message": str(exc),
-                        }
-                    )
-                    self._log_on_sessions(
-                        tx,
-                        _(
-                            "The payment %(ref)s could not reach the bank (%(error)s); it will be "
-                            "retried automatically.",
-                            ref=tx.reference,
-                            error=exc,
-                        ),
-                    )
-                    continue
-            else:
-                sent |= tx
-            if tx.state == "draft" and tx.provider_reference and tx.bookconnect_purpose != "hold":
+            if tx._bookconnect_outcome() == "requires_action" and tx.bookconnect_purpose != "hold":
                 # An off-session payment the bank wants the client to authenticate cannot
                 # complete without them: it ends here and the client pays online.
                 tx._set_error(self.env["payment.transaction"]._bookconnect_failure_reason(tx))
-        sent.filtered("bookconnect_retry_at").write({"bookconnect_retry_at": False})
-        if self.env.context.get("bookconnect_defer_post_process"):
-            if sent.filtered(lambda t: t.state == "done"):
-                self.env.ref("payment.cron_post_process_payment_tx")._trigger()
-        else:
-            # Interactive: paid, reconciled and receipted at once. Jobs leave this to Odoo's
-            # post-processing job, which payments completing trigger.
-            txs.filtered(lambda t: t.state == "done")._post_process()
-        failed = txs.filtered(lambda t: t.state in ("error", "cancel"))
-        for tx in failed:
+        self._book(txs.filtered(lambda t: t.state == "done"))
+        held = txs.filtered(lambda t: t.state == "authorized" and t.bookconnect_purpose == "hold")
+        for tx in held:
+            tx.bookconnect_session_id.message_post(
+                body=_(
+                    "%(amount)s is held on the client's card until the session ends.",
+                    amount=tx.currency_id.format(tx.amount),
+                )
+            )
+        held.bookconnect_session_id._send_client_email(
+            "bookconnect_therapy.mail_template_hold_placed"
+        )
+        for tx in txs.filtered(lambda t: t.state in ("error", "cancel")):
             reason = self.env["payment.transaction"]._bookconnect_failure_reason(tx)
             if tx.bookconnect_purpose == "hold":
                 self._log_on_sessions(tx, _("The card hold was refused: %(reason)s", reason=reason))
@@ -295,41 +286,15 @@ class BookconnectCollector(models.AbstractModel):
             else:
                 self._notify_failure(tx.invoice_ids, reason)
 
-    @api.model
-    def _cron_retry(self, batch_size=100):
-        """Send the queued payments, and again those whose outcome was unknown, with the same
-        reference (so the same idempotency key)."""
-        due = self.env["payment.transaction"].search(
-            [
-                ("bookconnect_purpose", "!=", False),
-                ("state", "=", "draft"),
-                ("bookconnect_retry_at", "!=", False),
-                ("bookconnect_retry_at", "<=", fields.Datetime.now()),
-            ],
-            limit=batch_size + 1,
-        )
-        remaining = max(len(due) - batch_size, 0)
-        due = due[:batch_size]
-        self.with_context(bookconnect_defer_post_process=True)._send(due)
-        # Card holds whose capture had an unknown outcome: captured again (or found captured).
-        holds = self.env["payment.transaction"].search(
-            [
-                ("bookconnect_purpose", "=", "hold"),
-                ("state", "=", "authorized"),
-                ("bookconnect_retry_at", "!=", False),
-                ("bookconnect_retry_at", "<=", fields.Datetime.now()),
-            ],
-            limit=batch_size,
-        )
-        for hold in holds:
-            invoice = hold.invoice_ids.filtered(
-                lambda m: m.state == "posted" and m.payment_state in ("not_paid", "partial")
-            )[:1]
-            if invoice:
-                self._capture_hold(hold, invoice)
-            else:
-                hold.bookconnect_retry_at = False
-        self.env["ir.cron"]._notify_progress(done=len(due) + len(holds), remaining=remaining)
+    def _book(self, txs):
+        """Payment, reconciliation and receipt of completed transactions: at once when the
+        payment was sent at once, else by Odoo's post-processing job, as for a webhook."""
+        if not txs:
+            return
+        if self.env.context.get("bookconnect_defer_post_process"):
+            self.env.ref("payment.cron_post_process_payment_tx")._trigger()
+        else:
+            txs._post_process()
 
     def _log_on_sessions(self, txs, body):
         sessions = txs.bookconnect_session_id | txs.invoice_ids.bookconnect_session_id
@@ -400,23 +365,19 @@ class BookconnectCollector(models.AbstractModel):
                     self._notify_topup_failure(client, _("no usable saved card"))
                     continue
                 txs_values.append(
-                    {
-                        "provider_id": token.provider_id.id,
-                        "payment_method_id": token.payment_method_id.id,
-                        "token_id": token.id,
-                        "reference": self.env["payment.transaction"]._compute_reference(
-                            token.provider_id.code, prefix=f"TOPUP-{client.id}-{pack.id}"
+                    self._prepare_offline_values(
+                        token,
+                        pack.amount,
+                        pack.currency_id,
+                        client,
+                        "topup",
+                        reference=self.env["payment.transaction"]._compute_reference(
+                            token.provider_id.code, prefix=topup_reference_prefix(client, pack)
                         ),
-                        "amount": pack.amount,
-                        "currency_id": pack.currency_id.id,
-                        "partner_id": client.id,
-                        "operation": "offline",
-                        "bookconnect_purpose": "topup",
-                    }
+                    )
                 )
         txs = self.env["payment.transaction"].create(txs_values)
-        self._send(txs)
-        return txs
+        return txs._bookconnect_send()
 
     def _topup_bonus(self, tx, pack):
         """The pack's bonus, given as a credit note: an outstanding credit like the payment."""
@@ -581,12 +542,14 @@ class BookconnectCollector(models.AbstractModel):
                 place |= session
             elif hold.state == "authorized" and hold.create_date < now - HOLD_RENEW_AFTER:
                 renew |= session
-        for session in renew:
-            old = session._active_hold()
-            self._void(old)
-            session.message_post(body=_("The card hold was renewed before it expired."))
         place |= renew
-        placed = self._place_holds(place[:batch_size])
+        batch = place[:batch_size]
+        # Only the holds placed again in this batch are let go: the others keep holding until
+        # a later batch places theirs.
+        for session in renew & batch:
+            self._void(session._active_hold())
+            session.message_post(body=_("The card hold was renewed before it expired."))
+        placed = self._place_holds(batch)
         self.env["ir.cron"]._notify_progress(
             done=len(placed), remaining=max(len(place) - batch_size, 0)
         )
@@ -610,33 +573,18 @@ class BookconnectCollector(models.AbstractModel):
                 token.provider_id.code, prefix=f"HOLD-{session.name}"
             )
             values.append(
-                {
-                    "provider_id": token.provider_id.id,
-                    "payment_method_id": token.payment_method_id.id,
-                    "token_id": token.id,
-                    "reference": reference,
-                    "amount": amount,
-                    "currency_id": session.currency_id.id,
-                    "partner_id": session.partner_id.commercial_partner_id.id,
-                    "operation": "offline",
-                    "bookconnect_session_id": session.id,
-                    "bookconnect_purpose": "hold",
-                }
-            )
-        txs = self.env["payment.transaction"].create(values)
-        self._send(txs)
-        held = txs.filtered(lambda t: t.state == "authorized")
-        for tx in held:
-            tx.bookconnect_session_id.message_post(
-                body=_(
-                    "%(amount)s is held on the client's card until the session ends.",
-                    amount=tx.currency_id.format(tx.amount),
+                self._prepare_offline_values(
+                    token,
+                    amount,
+                    session.currency_id,
+                    session.partner_id.commercial_partner_id,
+                    "hold",
+                    reference=reference,
+                    bookconnect_session_id=session.id,
                 )
             )
-        held.bookconnect_session_id._send_client_email(
-            "bookconnect_therapy.mail_template_hold_placed"
-        )
-        return txs
+        txs = self.env["payment.transaction"].create(values)
+        return txs._bookconnect_send()
 
     def _capture_hold(self, hold, invoice):
         """Capture from a hold what the invoice says: less than held (the rest is released),
@@ -651,79 +599,55 @@ class BookconnectCollector(models.AbstractModel):
         if float_is_zero(due, precision_rounding=invoice.currency_id.rounding):
             self._void(hold)
             return hold
-        amount = min(due, hold.amount)
-        try:
-            with self.env.cr.savepoint():
-                hold._send_capture_request(amount_to_capture=amount)
-        except SEND_ERRORS as exc:
-            _logger.info("capture of %s failed: %s", hold.reference, exc)
-            try:
-                with self.env.cr.savepoint():
-                    captured = hold._bookconnect_capture_outcome()
-            except SEND_ERRORS as lookup_exc:
-                _logger.info("capture of %s: outcome unknown: %s", hold.reference, lookup_exc)
-                self._queue_capture_retry(hold, exc)
-                return hold
-            if not captured:
+        hold._bookconnect_send("capture", min(due, hold.amount))
+        return hold
+
+    def _on_capture_outcome(self, holds):
+        for hold in holds:
+            invoices = hold.invoice_ids.filtered(
+                lambda m: m.state == "posted" and m.payment_state in ("not_paid", "partial")
+            )
+            if hold.state == "done":
+                self._book(hold)
+                released = (
+                    hold.bookconnect_held_amount - hold.amount
+                    if hold.bookconnect_held_amount
+                    else 0
+                )
+                self._log_on_sessions(
+                    hold,
+                    _(
+                        "%(captured)s captured from the card hold%(released)s.",
+                        captured=hold.currency_id.format(hold.amount),
+                        released=_(
+                            "; %(amount)s released", amount=hold.currency_id.format(released)
+                        )
+                        if released > 0
+                        else "",
+                    ),
+                )
+            elif hold.state == "authorized" and invoices:
+                # The provider says the capture did not go through: the invoices are charged
+                # another way, as if there had been no hold.
                 self._log_on_sessions(
                     hold,
                     _(
                         "The card hold could not be captured (%(error)s): the invoice is "
                         "charged instead.",
-                        error=exc,
+                        error=hold.state_message,
                     ),
                 )
-                hold.invoice_ids = [Command.unlink(invoice.id)]
-                return hold
-        if hold.bookconnect_retry_at:
-            hold.bookconnect_retry_at = False
-        if hold.state == "done":
-            hold._post_process()
-            session = invoice.bookconnect_session_id
-            released = (
-                hold.bookconnect_held_amount - hold.amount if hold.bookconnect_held_amount else 0
-            )
-            session.message_post(
-                body=_(
-                    "%(captured)s captured from the card hold%(released)s.",
-                    captured=hold.currency_id.format(hold.amount),
-                    released=_("; %(amount)s released", amount=hold.currency_id.format(released))
-                    if released > 0
-                    else "",
+                hold.invoice_ids = [Command.unlink(invoice.id) for invoice in invoices]
+                self._charge_invoices(
+                    invoices.filtered(
+                        lambda m: m.bookconnect_session_id.policy_id.collection == "card"
+                    )
                 )
-            )
-        return hold
-
-    def _queue_capture_retry(self, hold, error):
-        """Stripe could not say whether the hold was captured: try again later, the invoice
-        staying with the hold (nothing else charges it meanwhile)."""
-        attempts = min(hold.bookconnect_attempts + 1, len(RETRY_DELAYS))
-        hold.write(
-            {
-                "bookconnect_attempts": attempts,
-                "bookconnect_retry_at": fields.Datetime.now() + RETRY_DELAYS[attempts - 1],
-                "state_message": str(error),
-            }
-        )
-        self._log_on_sessions(
-            hold,
-            _(
-                "The card hold could not be captured (%(error)s); it will be tried again "
-                "automatically.",
-                error=error,
-            ),
-        )
 
     def _void(self, holds):
-        for hold in holds.filtered(lambda t: t.state == "authorized"):
-            try:
-                with self.env.cr.savepoint():
-                    hold._send_void_request()
-            except SEND_ERRORS as exc:
-                _logger.info("void of %s failed: %s", hold.reference, exc)
-                self._log_on_sessions(
-                    hold, _("The card hold could not be released (%(error)s).", error=exc)
-                )
+        """Let card holds go: those placed are voided through the payment engine, those not
+        placed yet are cancelled."""
+        holds.filtered(lambda t: t.state == "authorized")._bookconnect_send("void")
         for hold in holds.filtered(lambda t: t.state == "draft"):
             hold._set_canceled()
 
@@ -775,7 +699,8 @@ class BookconnectCollector(models.AbstractModel):
             if part <= 0:
                 continue
             refund_tx = tx.with_context(
-                bookconnect_refund_invoice_ids=credit_note.ids
+                bookconnect_refund_invoice_ids=credit_note.ids,
+                bookconnect_refund_key=f"credit-note-{credit_note.id}",
             )._send_refund_request(amount_to_refund=part)
             if refund_tx.state == "done":
                 refund_tx._post_process()

@@ -1033,11 +1033,16 @@ class BookconnectTherapySession(models.Model):
             )
 
     def _active_hold(self):
-        """The session's card hold that still reserves money (or is being placed)."""
+        """The session's card hold that still reserves money (or is being placed): the newest,
+        when a renewed one is placed before the old one is let go."""
         self.ensure_one()
-        return self.sudo().transaction_ids.filtered(
-            lambda tx: tx.bookconnect_purpose == "hold" and tx.state in ("draft", "authorized")
-        )[:1]
+        return (
+            self.sudo()
+            .transaction_ids.filtered(
+                lambda tx: tx.bookconnect_purpose == "hold" and tx.state in ("draft", "authorized")
+            )
+            .sorted("id", reverse=True)[:1]
+        )
 
     def _billing_status(self):
         """Where the session's money stands, in one sentence for the therapist and the
@@ -1436,7 +1441,7 @@ class BookconnectTherapySession(models.Model):
             hold = invoice.bookconnect_session_id._active_hold()
             if hold:
                 used = collector._capture_hold(hold, invoice)
-                if used.state == "done" or used.bookconnect_retry_at:
+                if used.state == "done" or used._bookconnect_queued("capture"):
                     captured |= invoice
         to_charge = invoices.filtered(
             lambda m: (
@@ -2204,9 +2209,5 @@ class BookconnectTherapySession(models.Model):
             return
         due = self.sudo().search(expression.OR(domain), limit=batch_size + 1, order="stop, id")
         remaining = max(len(due) - batch_size, 0)
-        ended = (
-            due[:batch_size]
-            .with_context(bookconnect_queue_payments=True)
-            ._end_sessions(automatic=True)
-        )
+        ended = due[:batch_size]._end_sessions(automatic=True)
         self.env["ir.cron"]._notify_progress(done=len(ended), remaining=remaining)

@@ -1,3 +1,4 @@
+from . import queue_job_compat  # first: before any import of queue_job's test helpers
 from . import test_core_intervals
 from . import test_core_pricing
 from . import test_core_fees

@@ -3,12 +3,14 @@ import os
 from datetime import datetime, timedelta
 from unittest.mock import patch
 
-from odoo import Command
+from odoo import Command, fields
 from odoo.tests import TransactionCase
 
 from odoo.addons.payment_stripe.models.payment_provider import (
     PaymentProvider as StripeProvider,
 )
+from odoo.addons.queue_job.exception import FailedJobError, RetryableJobError
+from odoo.addons.queue_job.job import Job
 
 
 def record_reliability(check, **figures):
@@ -26,8 +28,15 @@ class BookconnectCase(TransactionCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
+        # Payment jobs run at once, in queue_job's direct mode, where the tests act as a
+        # user would; the tests of the engine's queue turn it off or trap the jobs.
         cls.env = cls.env(
-            context=dict(cls.env.context, tracking_disable=True, no_reset_password=True)
+            context=dict(
+                cls.env.context,
+                tracking_disable=True,
+                no_reset_password=True,
+                queue_job__no_delay=True,
+            )
         )
         cls.company = cls.env.company
         cls.currency = cls.company.currency_id
@@ -226,6 +235,38 @@ class StripeSessionCase(SessionCase):
                 "amount": payload.get("amount"),
             }
         raise AssertionError(f"unexpected Stripe call {endpoint}")
+
+    def payment_jobs(self, states=("pending", "enqueued")):
+        """The payment jobs (queue.job of the root.stripe channel) in ``states``."""
+        return self.env["queue.job"].search(
+            [("channel", "=like", "root.stripe%"), ("state", "in", list(states))], order="id"
+        )
+
+    def run_payment_jobs(self):
+        """Run the payment jobs that are due, as queue_job's runner does: each in a
+        transaction of its own (a savepoint here), postponed by the retry pattern when it
+        asks to be retried, failed when it fails.
+
+        :return: the queue.job records run.
+        """
+        now = fields.Datetime.now()
+        due = self.payment_jobs().filtered(lambda record: not record.eta or record.eta <= now)
+        for record in due:
+            job = Job.load(self.env, record.uuid)
+            job.set_started()
+            job.store()
+            try:
+                with self.env.cr.savepoint():
+                    job.perform()
+            except RetryableJobError as err:
+                job.postpone(result=str(err), seconds=err.seconds)
+                job.set_pending(reset_retry=False)
+            except FailedJobError as err:
+                job.set_failed(exc_message=str(err))
+            else:
+                job.set_done()
+            job.store()
+        return due
 
     def mails(self, subject_part):
         """Emails created (sent or queued) under ``mock_mail_gateway`` whose subject says so."""

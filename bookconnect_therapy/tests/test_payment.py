@@ -133,18 +133,21 @@ class TestCharge(StripeSessionCase, MailCase):
             session.action_end_session()
         tx = session.transaction_ids
         self.assertEqual(tx.state, "draft")
-        self.assertEqual(tx.bookconnect_attempts, 1)
-        self.assertEqual(tx.bookconnect_retry_at, self.at(65))
+        job = self.payment_jobs()
+        self.assertEqual(len(job), 1, "the next attempt is a payment job")
+        self.assertEqual((job.eta, job.channel), (self.at(65), "root.stripe"))
         self.assertEqual(session.invoice_id.payment_state, "not_paid")
         # a sweep or a second end changes nothing: the invoice is already being paid
         session._end_sessions()
         self.env["bookconnect.collector"]._collect(session.invoice_id)
         self.assertEqual(len(self.calls("payment_intents")), 1)
+        self.assertEqual(self.payment_jobs(), job, "queued once")
         with freeze_time(self.at(64)):
-            self.env["bookconnect.collector"]._cron_retry()
+            self.run_payment_jobs()
         self.assertEqual(len(self.calls("payment_intents")), 1, "not due yet")
         with freeze_time(self.at(66)):
-            self.env["bookconnect.collector"]._cron_retry()
+            self.run_payment_jobs()
+        self.assertEqual(job.state, "done")
         first, second = self.calls("payment_intents")
         self.assertEqual(first["idempotency_key"], second["idempotency_key"])
         self.assertEqual(session.transaction_ids, tx, "the same transaction, not a second one")
@@ -163,9 +166,9 @@ class TestCharge(StripeSessionCase, MailCase):
         session = self.held(35)
         session.action_end_session()
         tx = session.transaction_ids
-        self.assertEqual((tx.state, tx.bookconnect_attempts), ("draft", 1))
-        with freeze_time(tx.bookconnect_retry_at + timedelta(seconds=1)):
-            self.env["bookconnect.collector"]._cron_retry()
+        self.assertEqual((tx.state, len(self.payment_jobs())), ("draft", 1))
+        with freeze_time(self.payment_jobs().eta + timedelta(seconds=1)):
+            self.run_payment_jobs()
         self.assertEqual(tx.state, "done")
 
     @mute_logger("odoo.addons.bookconnect_therapy.models.bookconnect_collector")
@@ -176,8 +179,8 @@ class TestCharge(StripeSessionCase, MailCase):
         tx = session.transaction_ids
         with self.mock_mail_gateway():
             for _attempt in range(5):
-                with freeze_time(tx.bookconnect_retry_at + timedelta(seconds=1)):
-                    self.env["bookconnect.collector"]._cron_retry()
+                with freeze_time(self.payment_jobs().eta + timedelta(seconds=1)):
+                    self.run_payment_jobs()
                 if tx.state != "draft":
                     break
         self.assertEqual(tx.state, "error")
@@ -379,7 +382,7 @@ class TestHolds(StripeSessionCase):
         self.assertEqual(session.invoice_id.payment_state, "not_paid")
         self.assertEqual(hold.state, "authorized")
         self.assertIn(session.invoice_id, hold.invoice_ids)
-        self.assertEqual(hold.bookconnect_retry_at, self.at(65))
+        self.assertEqual(self.payment_jobs().eta, self.at(65))
         # Nothing else charges the invoice meanwhile: the sweep, a second end, a collection.
         session._end_sessions()
         self.env["bookconnect.collector"]._collect(session.invoice_id)
@@ -390,10 +393,11 @@ class TestHolds(StripeSessionCase):
         ]
         self.stripe_answers[intent] = [self.captured(hold, 3500)]
         with freeze_time(self.at(66)):
-            self.env["bookconnect.collector"]._cron_retry()
+            self.run_payment_jobs()
+        hold._post_process()  # what Odoo's job does for each completed payment
         self.assertEqual(session.state, "paid")
         self.assertEqual((hold.state, hold.amount), ("done", 35.0))
-        self.assertFalse(hold.bookconnect_retry_at)
+        self.assertFalse(self.payment_jobs())
         self.assertEqual(len(self.calls("payment_intents")), 1, "never charged instead")
 
     def test_no_card_no_hold_but_a_note(self):
