@@ -1,22 +1,18 @@
 import logging
 from collections import defaultdict
-from datetime import timedelta
 
 from odoo import Command, _, api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import float_compare, float_is_zero
 
-from .bookconnect_topup_pack import topup_reference_prefix
-
 _logger = logging.getLogger(__name__)
-
-# Stripe keeps an uncaptured payment about 7 days: holds older than this are placed again.
-HOLD_RENEW_AFTER = timedelta(days=6)
 
 
 class BookconnectCollector(models.AbstractModel):
-    """Collects what sessions cost through Odoo's payment API: off-session charges of saved
-    cards, card holds captured for what was used, retries, failures and refunds.
+    """Collects what sessions cost, per policy: card holds captured for what was used
+    (:class:`bookconnect.card.hold` places them), the prepaid balance drawn on
+    (:class:`bookconnect.prepaid.balance`), off-session charges of saved cards (grouped per
+    client, held back below the smallest charge), failures and refunds.
 
     Every method is safe to run twice: transactions are looked up before new ones are made,
     and a retried request reuses its transaction (same reference, same idempotency key).
@@ -58,8 +54,9 @@ class BookconnectCollector(models.AbstractModel):
         prepaid = invoices.filtered(
             lambda m: m.bookconnect_session_id.policy_id.prepayment == "balance"
         )
+        balance = self.env["bookconnect.prepaid.balance"]
         if prepaid:
-            self._draw_from_balance(prepaid)
+            balance._draw(prepaid)
         to_charge = invoices.filtered(
             lambda m: (
                 m.payment_state in ("not_paid", "partial")
@@ -69,7 +66,7 @@ class BookconnectCollector(models.AbstractModel):
         )
         txs |= self._charge_invoices(to_charge)
         if prepaid:
-            txs |= self._auto_topup(prepaid.commercial_partner_id, prepaid.company_id)
+            txs |= balance._auto_topup(prepaid.commercial_partner_id, prepaid.company_id)
         self._send_by_outcome(posted, captured | to_charge)
         return txs
 
@@ -173,31 +170,16 @@ class BookconnectCollector(models.AbstractModel):
             values["reference"] = name
 
     def _prepare_charge_values(self, token, invoices, amount, currency):
-        return self._prepare_offline_values(
+        return self.env["payment.transaction"]._bookconnect_prepare_offline_values(
+            self._name,
             token,
             amount,
             currency,
-            invoices[0].commercial_partner_id,
-            "charge",
+            partner=invoices[0].commercial_partner_id,
+            purpose="charge",
             invoice_ids=[Command.set(invoices.ids)],
             bookconnect_session_id=invoices.sorted("id")[-1].bookconnect_session_id.id,
         )
-
-    def _prepare_offline_values(self, token, amount, currency, partner, purpose, **values):
-        """Values of a transaction charging a saved card without the client: a charge, a hold
-        or a top-up, whose outcome this service handles."""
-        return {
-            "provider_id": token.provider_id.id,
-            "payment_method_id": token.payment_method_id.id,
-            "token_id": token.id,
-            "amount": amount,
-            "currency_id": currency.id,
-            "partner_id": partner.id,
-            "operation": "offline",
-            "bookconnect_purpose": purpose,
-            "bookconnect_handler": self._name,
-            **values,
-        }
 
     def _invoices_being_paid(self, invoices):
         """Invoices a transaction is already working on (sent, waiting for a retry or for the
@@ -227,268 +209,46 @@ class BookconnectCollector(models.AbstractModel):
 
     @api.model
     def _on_payment_outcome(self, txs, operation="payment", error=None):
-        """What the payment engine reports about transactions this service made.
+        """What the payment engine reports about the charges this service made, and the
+        captures of card holds it asked for.
 
-        :param str operation: what was sent (``payment``, ``capture``, ``void``).
+        :param str operation: what was sent (``payment``, ``capture``).
         :param error: when the outcome is unknown (the engine tries again): why.
         """
+        if operation == "void":
+            # A hold this service took to capture, let go after all: the hold's own outcome.
+            return self.env["bookconnect.card.hold"]._on_payment_outcome(txs, operation, error)
         if error:
-            body = {
-                "capture": _(
-                    "The card hold could not be captured (%(error)s); it will be tried again "
-                    "automatically."
-                ),
-                "void": _("The card hold could not be released (%(error)s).", error=error),
-            }.get(operation)
             for tx in txs:
-                self._log_on_sessions(
-                    tx,
-                    (body and body.replace("%(error)s", str(error)))
-                    or _(
+                tx._bookconnect_log_on_sessions(
+                    _(
+                        "The card hold could not be captured (%(error)s); it will be tried "
+                        "again automatically.",
+                        error=error,
+                    )
+                    if operation == "capture"
+                    else _(
                         "The payment %(ref)s could not reach the bank (%(error)s); it will be "
                         "retried automatically.",
                         ref=tx.reference,
                         error=error,
-                    ),
+                    )
                 )
             return
         if operation == "capture":
             self._on_capture_outcome(txs)
         elif operation == "payment":
-            self._on_payment_sent(txs)
+            self._on_charge_outcome(txs)
 
-    def _on_payment_sent(self, txs):
+    def _on_charge_outcome(self, txs):
         for tx in txs:
-            if tx._bookconnect_outcome() == "requires_action" and tx.bookconnect_purpose != "hold":
+            if tx._bookconnect_outcome() == "requires_action":
                 # An off-session payment the bank wants the client to authenticate cannot
                 # complete without them: it ends here and the client pays online.
-                tx._set_error(self.env["payment.transaction"]._bookconnect_failure_reason(tx))
-        self._book(txs.filtered(lambda t: t.state == "done"))
-        held = txs.filtered(lambda t: t.state == "authorized" and t.bookconnect_purpose == "hold")
-        for tx in held:
-            tx.bookconnect_session_id.message_post(
-                body=_(
-                    "%(amount)s is held on the client's card until the session ends.",
-                    amount=tx.currency_id.format(tx.amount),
-                )
-            )
-        held.bookconnect_session_id._send_client_email(
-            "bookconnect_therapy.mail_template_hold_placed"
-        )
+                tx._set_error(tx._bookconnect_failure_reason(tx))
+        txs.filtered(lambda t: t.state == "done")._bookconnect_book()
         for tx in txs.filtered(lambda t: t.state in ("error", "cancel")):
-            reason = self.env["payment.transaction"]._bookconnect_failure_reason(tx)
-            if tx.bookconnect_purpose == "hold":
-                self._log_on_sessions(tx, _("The card hold was refused: %(reason)s", reason=reason))
-            elif tx.bookconnect_purpose == "topup":
-                partner = tx.partner_id.commercial_partner_id
-                partner.bookconnect_autotopup_failed = True
-                self._notify_topup_failure(partner, reason)
-            else:
-                self._notify_failure(tx.invoice_ids, reason)
-
-    def _book(self, txs):
-        """Payment, reconciliation and receipt of completed transactions: at once when the
-        payment was sent at once, else by Odoo's post-processing job, as for a webhook."""
-        if not txs:
-            return
-        if self.env.context.get("bookconnect_defer_post_process"):
-            self.env.ref("payment.cron_post_process_payment_tx")._trigger()
-        else:
-            txs._post_process()
-
-    def _log_on_sessions(self, txs, body):
-        sessions = txs.bookconnect_session_id | txs.invoice_ids.bookconnect_session_id
-        for session in sessions:
-            session.message_post(body=body)
-
-    # ------------------------------------------------------------------
-    # Prepaid balance
-    # ------------------------------------------------------------------
-
-    def _draw_from_balance(self, invoices):
-        """Pay invoices from the clients' prepaid balance: reconcile each with the client's
-        outstanding credits, oldest first. What the balance does not cover stays open."""
-        for invoice in invoices.sorted("id"):
-            receivable = invoice.line_ids.filtered(
-                lambda line: (
-                    line.account_id.account_type == "asset_receivable" and not line.reconciled
-                )
-            )
-            if not receivable:
-                continue
-            credits = self.env["account.move.line"].search(
-                [
-                    *invoice.partner_id._bookconnect_credit_domain(invoice.company_id),
-                    ("account_id", "=", receivable.account_id.id),
-                ],
-                order="date, id",
-            )
-            if credits:
-                (receivable | credits).reconcile()
-            drawn = invoice.amount_total - invoice.amount_residual
-            if drawn:
-                invoice.bookconnect_session_id.message_post(
-                    body=_(
-                        "%(amount)s drawn from the prepaid balance.",
-                        amount=invoice.currency_id.format(drawn),
-                    )
-                )
-
-    def _auto_topup(self, partners, companies):
-        """Charge the chosen pack to the saved card of clients whose balance fell below their
-        threshold; once per drop: a refused top-up is not tried again until the client acts."""
-        txs_values = []
-        for company in companies:
-            candidates = partners.filtered(
-                lambda p: p.bookconnect_autotopup_pack_id and not p.bookconnect_autotopup_failed
-            )
-            balances = candidates._bookconnect_balances(company)
-            clients = candidates.browse(
-                [p.id for p in candidates if balances[p] < p.bookconnect_autotopup_threshold]
-            )
-            pending = (
-                self.env["payment.transaction"]
-                .search(
-                    [
-                        ("partner_id", "in", clients.ids),
-                        ("bookconnect_purpose", "=", "topup"),
-                        ("state", "in", ("draft", "pending")),
-                    ]
-                )
-                .partner_id
-            )
-            for client in clients - pending:
-                pack = client.bookconnect_autotopup_pack_id
-                token = client._bookconnect_payment_token(company)
-                if not token or token.provider_id._bookconnect_charge_refusal():
-                    client.bookconnect_autotopup_failed = True
-                    self._notify_topup_failure(client, _("no usable saved card"))
-                    continue
-                txs_values.append(
-                    self._prepare_offline_values(
-                        token,
-                        pack.amount,
-                        pack.currency_id,
-                        client,
-                        "topup",
-                        reference=self.env["payment.transaction"]._compute_reference(
-                            token.provider_id.code, prefix=topup_reference_prefix(client, pack)
-                        ),
-                    )
-                )
-        txs = self.env["payment.transaction"].create(txs_values)
-        return txs._bookconnect_send()
-
-    def _topup_bonus(self, tx, pack):
-        """The pack's bonus, given as a credit note: an outstanding credit like the payment."""
-        product = self.env.ref("bookconnect_therapy.product_topup_bonus")
-        credit_note = self.env["account.move"].create(
-            {
-                "move_type": "out_refund",
-                "partner_id": tx.partner_id.commercial_partner_id.id,
-                "company_id": tx.company_id.id,
-                "currency_id": pack.currency_id.id,
-                "invoice_date": fields.Date.context_today(self),
-                "ref": tx.reference,
-                # No salesperson rather than whoever processed the payment (OdooBot).
-                "invoice_user_id": False,
-                "invoice_line_ids": [
-                    Command.create(
-                        {
-                            "product_id": product.id,
-                            "name": _("Top-up bonus: %(pack)s", pack=pack.name),
-                            "quantity": 1,
-                            "price_unit": pack.bonus_amount,
-                            "tax_ids": [Command.clear()],
-                        }
-                    )
-                ],
-            }
-        )
-        credit_note.action_post()
-        return credit_note
-
-    def _notify_topup_failure(self, partner, reason):
-        template = self.env.ref("bookconnect_therapy.mail_template_topup_failed")
-        template.with_context(bookconnect_reason=reason).send_mail_batch(
-            partner.ids, email_layout_xmlid="mail.mail_notification_light"
-        )
-
-    def _refund_balance(self, partner, company, amount=None):
-        """Pay back unused prepaid balance through the provider the top-ups came with.
-
-        :return: the refund transactions.
-        :raise UserError: when there is no balance, or not enough was paid by card.
-        """
-        balance = partner._bookconnect_balances(company)[partner]
-        currency = company.currency_id
-        amount = currency.round(balance if amount is None else amount)
-        if float_compare(amount, 0, precision_rounding=currency.rounding) <= 0:
-            raise UserError(_("%(client)s has no prepaid balance to refund.", client=partner.name))
-        if float_compare(amount, balance, precision_rounding=currency.rounding) > 0:
-            raise UserError(
-                _(
-                    "At most %(amount)s of prepaid balance can be refunded.",
-                    amount=currency.format(balance),
-                )
-            )
-        topups = self.env["payment.transaction"].search(
-            [
-                ("partner_id", "child_of", partner.commercial_partner_id.id),
-                ("bookconnect_purpose", "=", "topup"),
-                ("state", "=", "done"),
-                ("operation", "!=", "refund"),
-                ("company_id", "=", company.id),
-            ],
-            order="id desc",
-        )
-        refundable = {}
-        for tx in topups:
-            already = -sum(
-                tx.child_transaction_ids.filtered(
-                    lambda t: t.operation == "refund" and t.state != "error"
-                ).mapped("amount")
-            )
-            refundable[tx] = currency.round(tx.amount - already)
-        by_card = sum(refundable.values())
-        # Check before any money moves: a refusal after a provider refund would lose track of it.
-        if float_compare(amount, by_card, precision_rounding=currency.rounding) > 0:
-            raise UserError(
-                _(
-                    "Only %(amount)s of the balance was paid by card and can be refunded that "
-                    "way; refund the rest by bank transfer.",
-                    amount=currency.format(by_card),
-                )
-            )
-        refunds, left = self.env["payment.transaction"], amount
-        for tx, available in refundable.items():
-            if float_compare(left, 0, precision_rounding=currency.rounding) <= 0:
-                break
-            part = min(left, available)
-            if part <= 0:
-                continue
-            refund = tx._send_refund_request(amount_to_refund=part)
-            if refund.state == "done":
-                refund._post_process()
-            refunds |= refund
-            left = currency.round(left - part)
-        # The refund payments settle the advance payments they give back.
-        lines = refunds.payment_id.move_id.line_ids.filtered(
-            lambda line: line.account_id.account_type == "asset_receivable" and not line.reconciled
-        )
-        credits = self.env["account.move.line"].search(
-            partner._bookconnect_credit_domain(company), order="date desc, id desc"
-        )
-        if lines and credits:
-            (lines | credits).reconcile()
-        refunded = -sum(refunds.filtered(lambda t: t.state != "error").mapped("amount"))
-        if refunded > 0 and partner.email:
-            (partner | partner.commercial_partner_id).invalidate_recordset(["bookconnect_balance"])
-            template = self.env.ref("bookconnect_therapy.mail_template_balance_refund")
-            template.sudo().with_context(
-                bookconnect_refund_amount=refunded, bookconnect_refund_currency_id=currency.id
-            ).send_mail_batch(partner.ids, email_layout_xmlid="mail.mail_notification_light")
-        return refunds
+            self._notify_failure(tx.invoice_ids, tx._bookconnect_failure_reason(tx))
 
     def _notify_failure(self, invoices, reason):
         """Tell the clients their invoice is still open, why, and where to pay it; say it on
@@ -511,81 +271,6 @@ class BookconnectCollector(models.AbstractModel):
         # This email is the invoice's: Odoo's own sending is not needed on top of it.
         invoices.filtered(lambda m: not m.is_move_sent).write({"is_move_sent": True})
 
-    # ------------------------------------------------------------------
-    # Card holds
-    # ------------------------------------------------------------------
-
-    @api.model
-    def _cron_place_holds(self, batch_size=100):
-        """Place the holds that are due, and place again those about to expire."""
-        now = fields.Datetime.now()
-        horizon = now + timedelta(hours=24 * 6)
-        sessions = self.env["bookconnect.therapy.session"].search(
-            [
-                ("state", "=", "scheduled"),
-                ("policy_id.prepayment", "=", "hold"),
-                ("start", ">", now),
-                ("start", "<=", horizon),
-            ],
-            order="start",
-        )
-        due = sessions.filtered(
-            lambda s: s.start - timedelta(hours=s.policy_id.hold_hours_before) <= now
-        )
-        renew, place = (
-            self.env["bookconnect.therapy.session"],
-            self.env["bookconnect.therapy.session"],
-        )
-        for session in due:
-            hold = session._active_hold()
-            if not hold:
-                place |= session
-            elif hold.state == "authorized" and hold.create_date < now - HOLD_RENEW_AFTER:
-                renew |= session
-        place |= renew
-        batch = place[:batch_size]
-        # Only the holds placed again in this batch are let go: the others keep holding until
-        # a later batch places theirs.
-        for session in renew & batch:
-            self._void(session._active_hold())
-            session.message_post(body=_("The card hold was renewed before it expired."))
-        placed = self._place_holds(batch)
-        self.env["ir.cron"]._notify_progress(
-            done=len(placed), remaining=max(len(place) - batch_size, 0)
-        )
-
-    def _place_holds(self, sessions):
-        """Reserve the expected amount (booked duration at the policy's price) on the cards."""
-        values = []
-        for session in sessions:
-            token = session.partner_id._bookconnect_payment_token(session.company_id)
-            refusal = (
-                token.provider_id._bookconnect_charge_refusal() if token else _("no saved card")
-            )
-            amount = session.estimated_amount
-            if refusal or float_is_zero(amount, precision_rounding=session.currency_id.rounding):
-                if refusal:
-                    session.message_post(
-                        body=_("No card hold could be placed: %(reason)s.", reason=refusal)
-                    )
-                continue
-            reference = self.env["payment.transaction"]._compute_reference(
-                token.provider_id.code, prefix=f"HOLD-{session.name}"
-            )
-            values.append(
-                self._prepare_offline_values(
-                    token,
-                    amount,
-                    session.currency_id,
-                    session.partner_id.commercial_partner_id,
-                    "hold",
-                    reference=reference,
-                    bookconnect_session_id=session.id,
-                )
-            )
-        txs = self.env["payment.transaction"].create(values)
-        return txs._bookconnect_send()
-
     def _capture_hold(self, hold, invoice):
         """Capture from a hold what the invoice says: less than held (the rest is released),
         all of it (then the difference is charged), or nothing (the hold is voided).
@@ -597,8 +282,11 @@ class BookconnectCollector(models.AbstractModel):
         due = invoice.amount_residual
         hold.invoice_ids = [Command.link(invoice.id)]
         if float_is_zero(due, precision_rounding=invoice.currency_id.rounding):
-            self._void(hold)
+            self.env["bookconnect.card.hold"]._void(hold)
             return hold
+        # The capture's outcome is the collection's: it charges the invoice another way when
+        # the hold cannot be captured.
+        hold.bookconnect_handler = self._name
         hold._bookconnect_send("capture", min(due, hold.amount))
         return hold
 
@@ -608,14 +296,13 @@ class BookconnectCollector(models.AbstractModel):
                 lambda m: m.state == "posted" and m.payment_state in ("not_paid", "partial")
             )
             if hold.state == "done":
-                self._book(hold)
+                hold._bookconnect_book()
                 released = (
                     hold.bookconnect_held_amount - hold.amount
                     if hold.bookconnect_held_amount
                     else 0
                 )
-                self._log_on_sessions(
-                    hold,
+                hold._bookconnect_log_on_sessions(
                     _(
                         "%(captured)s captured from the card hold%(released)s.",
                         captured=hold.currency_id.format(hold.amount),
@@ -629,8 +316,7 @@ class BookconnectCollector(models.AbstractModel):
             elif hold.state == "authorized" and invoices:
                 # The provider says the capture did not go through: the invoices are charged
                 # another way, as if there had been no hold.
-                self._log_on_sessions(
-                    hold,
+                hold._bookconnect_log_on_sessions(
                     _(
                         "The card hold could not be captured (%(error)s): the invoice is "
                         "charged instead.",
@@ -643,13 +329,6 @@ class BookconnectCollector(models.AbstractModel):
                         lambda m: m.bookconnect_session_id.policy_id.collection == "card"
                     )
                 )
-
-    def _void(self, holds):
-        """Let card holds go: those placed are voided through the payment engine, those not
-        placed yet are cancelled."""
-        holds.filtered(lambda t: t.state == "authorized")._bookconnect_send("void")
-        for hold in holds.filtered(lambda t: t.state == "draft"):
-            hold._set_canceled()
 
     # ------------------------------------------------------------------
     # Refunds

@@ -698,7 +698,7 @@ class BookconnectTherapySession(models.Model):
         for session in self:
             hold = session._active_hold()
             if hold:
-                collector._void(hold)
+                self.env["bookconnect.card.hold"].sudo()._void(hold)
             invoice = session.sudo().invoice_id
             if invoice.state == "posted" and invoice.bookconnect_kind == "session":
                 refundable = invoice.amount_total - sum(

@@ -50,6 +50,7 @@ class PaymentTransaction(models.Model):
             # only lets us choose the reference: it names the client and the pack.
             if str(vals.get("reference", "")).startswith(TOPUP_PREFIX):
                 vals.setdefault("bookconnect_purpose", "topup")
+                vals.setdefault("bookconnect_handler", "bookconnect.prepaid.balance")
         txs = super().create(vals_list)
         txs._bookconnect_save_cards_for_card_policies()
         return txs
@@ -71,6 +72,40 @@ class PaymentTransaction(models.Model):
         )
         if to_save:
             to_save.tokenize = True
+
+    @api.model
+    def _bookconnect_prepare_offline_values(
+        self, handler, token, amount, currency, *, partner, purpose, **values
+    ):
+        """Values of a transaction charging a saved card without the client (a charge, a
+        hold, a top-up), whose outcome the service ``handler`` (a model name) handles."""
+        return {
+            "provider_id": token.provider_id.id,
+            "payment_method_id": token.payment_method_id.id,
+            "token_id": token.id,
+            "amount": amount,
+            "currency_id": currency.id,
+            "partner_id": partner.id,
+            "operation": "offline",
+            "bookconnect_purpose": purpose,
+            "bookconnect_handler": handler,
+            **values,
+        }
+
+    def _bookconnect_book(self):
+        """Payment, reconciliation and receipt of completed transactions: at once when the
+        payment was sent at once, else by Odoo's post-processing job, as for a webhook."""
+        if not self:
+            return
+        if self.env.context.get("bookconnect_defer_post_process"):
+            self.env.ref("payment.cron_post_process_payment_tx")._trigger()
+        else:
+            self._post_process()
+
+    def _bookconnect_log_on_sessions(self, body):
+        """Say ``body`` on the sessions these transactions are for."""
+        for session in self.bookconnect_session_id | self.invoice_ids.bookconnect_session_id:
+            session.message_post(body=body)
 
     @api.constrains("token_id")
     def _check_token_is_active(self):
@@ -273,11 +308,11 @@ class PaymentTransaction(models.Model):
         """A top-up came in: add the pack's bonus as a credit note and let the client's unpaid
         prepaid sessions draw on it."""
         done = self.filtered(lambda tx: tx.state == "done" and not tx.bookconnect_receipt_sent)
-        collector = self.env["bookconnect.collector"]
+        balance = self.env["bookconnect.prepaid.balance"]
         for tx in done:
             pack = tx._bookconnect_topup_pack()
             if pack and pack.bonus_amount > 0:
-                collector._topup_bonus(tx, pack)
+                balance._topup_bonus(tx, pack)
             tx.partner_id.commercial_partner_id.bookconnect_autotopup_failed = False
         done.write({"bookconnect_receipt_sent": True})
         partners = done.partner_id.commercial_partner_id
@@ -290,7 +325,7 @@ class PaymentTransaction(models.Model):
             ]
         )
         if open_invoices:
-            collector._draw_from_balance(open_invoices)
+            balance._draw(open_invoices)
         if done:
             # After the bonus and the draws: the receipt says what the balance is now.
             template = self.env.ref("bookconnect_therapy.mail_template_topup_receipt")

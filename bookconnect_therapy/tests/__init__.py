@@ -10,6 +10,8 @@ from . import test_invoicing
 from . import test_call_events
 from . import test_race
 from . import test_payment
+from . import test_payment_engine
+from . import test_card_hold
 from . import test_webhook
 from . import test_cancellation
 from . import test_balance

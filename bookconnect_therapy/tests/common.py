@@ -9,6 +9,7 @@ from odoo.tests import TransactionCase
 from odoo.addons.payment_stripe.models.payment_provider import (
     PaymentProvider as StripeProvider,
 )
+from odoo.addons.queue_job import delay as queue_job_delay
 from odoo.addons.queue_job.exception import FailedJobError, RetryableJobError
 from odoo.addons.queue_job.job import Job
 
@@ -28,14 +29,17 @@ class BookconnectCase(TransactionCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        # Payment jobs run at once, in queue_job's direct mode, where the tests act as a
-        # user would; the tests of the engine's queue turn it off or trap the jobs.
         cls.env = cls.env(
-            context=dict(
-                cls.env.context,
-                tracking_disable=True,
-                no_reset_password=True,
-                queue_job__no_delay=True,
+            context=dict(cls.env.context, tracking_disable=True, no_reset_password=True)
+        )
+        # Payment jobs run at once (queue_job's direct mode), in the tests' requests and in
+        # those of their browsers alike, unless a test asks for them to be stored
+        # (queue_job__no_delay=False in the context) to run them as the job runner does.
+        cls.startClassPatcher(
+            patch.object(
+                queue_job_delay,
+                "must_run_without_delay",
+                side_effect=lambda env: env.context.get("queue_job__no_delay", True),
             )
         )
         cls.company = cls.env.company
@@ -245,7 +249,7 @@ class StripeSessionCase(SessionCase):
     def run_payment_jobs(self):
         """Run the payment jobs that are due, as queue_job's runner does: each in a
         transaction of its own (a savepoint here), postponed by the retry pattern when it
-        asks to be retried, failed when it fails.
+        asks to be retried, failed (and its work rolled back) when it raises anything else.
 
         :return: the queue.job records run.
         """
@@ -263,6 +267,8 @@ class StripeSessionCase(SessionCase):
                 job.set_pending(reset_retry=False)
             except FailedJobError as err:
                 job.set_failed(exc_message=str(err))
+            except Exception as err:  # what the job runner does with any error
+                job.set_failed(exc_name=type(err).__name__, exc_message=str(err))
             else:
                 job.set_done()
             job.store()

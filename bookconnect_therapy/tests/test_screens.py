@@ -68,7 +68,7 @@ class TestEveryScreenForEveryRole(StripeSessionCase):
             "cancelled": book(start=now + timedelta(days=5)),
             "another therapist's": self.held(20, therapist=self.therapist_b, client=self.client_b),
         }
-        self.env["bookconnect.collector"]._place_holds(sessions["held on the card"])
+        self.env["bookconnect.card.hold"]._place(sessions["held on the card"])
         self.external(sessions["in progress"], "therapist", "joined", 0)
         for key in ("charged", "portal", "nothing to bill", "another therapist's"):
             sessions[key].action_end_session()

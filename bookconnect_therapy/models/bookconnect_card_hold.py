@@ -1,0 +1,134 @@
+from datetime import timedelta
+
+from odoo import _, api, fields, models
+from odoo.tools import float_is_zero
+
+# Stripe keeps an uncaptured payment about 7 days: holds older than this are placed again.
+HOLD_RENEW_AFTER = timedelta(days=6)
+
+
+class BookconnectCardHold(models.AbstractModel):
+    """Card holds: what a session is expected to cost, reserved on the client's saved card
+    before it starts, placed again before it expires, and let go when nothing is owed. The
+    collection captures them (:meth:`bookconnect.collector._capture_hold`).
+
+    Requests go through the payment engine, which reports their outcome to
+    :meth:`_on_payment_outcome`.
+    """
+
+    _name = "bookconnect.card.hold"
+    _description = "Therapy card holds"
+
+    @api.model
+    def _cron_place_holds(self, batch_size=100):
+        """Place the holds that are due, and place again those about to expire."""
+        now = fields.Datetime.now()
+        horizon = now + timedelta(hours=24 * 6)
+        sessions = self.env["bookconnect.therapy.session"].search(
+            [
+                ("state", "=", "scheduled"),
+                ("policy_id.prepayment", "=", "hold"),
+                ("start", ">", now),
+                ("start", "<=", horizon),
+            ],
+            order="start",
+        )
+        due = sessions.filtered(
+            lambda s: s.start - timedelta(hours=s.policy_id.hold_hours_before) <= now
+        )
+        renew, place = (
+            self.env["bookconnect.therapy.session"],
+            self.env["bookconnect.therapy.session"],
+        )
+        for session in due:
+            hold = session._active_hold()
+            if not hold:
+                place |= session
+            elif hold.state == "authorized" and hold.create_date < now - HOLD_RENEW_AFTER:
+                renew |= session
+        place |= renew
+        batch = place[:batch_size]
+        # Only the holds placed again in this batch are let go: the others keep holding until
+        # a later batch places theirs.
+        for session in renew & batch:
+            self._void(session._active_hold())
+            session.message_post(body=_("The card hold was renewed before it expired."))
+        placed = self._place(batch)
+        self.env["ir.cron"]._notify_progress(
+            done=len(placed), remaining=max(len(place) - batch_size, 0)
+        )
+
+    def _place(self, sessions):
+        """Reserve the expected amount (booked duration at the policy's price) on the cards."""
+        values = []
+        for session in sessions:
+            token = session.partner_id._bookconnect_payment_token(session.company_id)
+            refusal = (
+                token.provider_id._bookconnect_charge_refusal() if token else _("no saved card")
+            )
+            amount = session.estimated_amount
+            if refusal or float_is_zero(amount, precision_rounding=session.currency_id.rounding):
+                if refusal:
+                    session.message_post(
+                        body=_("No card hold could be placed: %(reason)s.", reason=refusal)
+                    )
+                continue
+            reference = self.env["payment.transaction"]._compute_reference(
+                token.provider_id.code, prefix=f"HOLD-{session.name}"
+            )
+            values.append(
+                self.env["payment.transaction"]._bookconnect_prepare_offline_values(
+                    self._name,
+                    token,
+                    amount,
+                    session.currency_id,
+                    partner=session.partner_id.commercial_partner_id,
+                    purpose="hold",
+                    reference=reference,
+                    bookconnect_session_id=session.id,
+                )
+            )
+        txs = self.env["payment.transaction"].create(values)
+        return txs._bookconnect_send()
+
+    def _void(self, holds):
+        """Let card holds go: those placed are voided through the payment engine, those not
+        placed yet are cancelled."""
+        holds.filtered(lambda t: t.state == "authorized")._bookconnect_send("void")
+        for hold in holds.filtered(lambda t: t.state == "draft"):
+            hold._set_canceled()
+
+    @api.model
+    def _on_payment_outcome(self, txs, operation="payment", error=None):
+        """What the payment engine reports about card holds: placed (the client is told),
+        refused, or a void whose outcome is unknown."""
+        if error:
+            body = (
+                _("The card hold could not be released (%(error)s).", error=error)
+                if operation == "void"
+                else _(
+                    "The card hold could not be placed yet (%(error)s); it will be tried again "
+                    "automatically.",
+                    error=error,
+                )
+            )
+            txs._bookconnect_log_on_sessions(body)
+            return
+        if operation != "payment":
+            return
+        held = txs.filtered(lambda t: t.state == "authorized")
+        for tx in held:
+            tx.bookconnect_session_id.message_post(
+                body=_(
+                    "%(amount)s is held on the client's card until the session ends.",
+                    amount=tx.currency_id.format(tx.amount),
+                )
+            )
+        held.bookconnect_session_id._send_client_email(
+            "bookconnect_therapy.mail_template_hold_placed"
+        )
+        for tx in txs.filtered(lambda t: t.state in ("error", "cancel")):
+            reason = tx._bookconnect_failure_reason(tx)
+            tx._bookconnect_log_on_sessions(
+                _("The card hold was refused: %(reason)s", reason=reason)
+            )
