@@ -31,10 +31,16 @@ class BookconnectCollector(models.AbstractModel):
         """Collect posted session invoices per their policy: capture the session's hold, draw
         on the prepaid balance, or charge the client's saved card; invoices of portal-payment
         policies wait for the client. The client gets one email per invoice, for its outcome
-        (see :meth:`_send_by_outcome`).
+        (see :meth:`_send_by_outcome`). Posted credit notes among them are paid back to the
+        cards that paid the invoices they reverse (:meth:`_refund_credit_notes`).
 
         :return: the transactions created or used.
         """
+        credit_notes = invoices.filtered(
+            lambda m: m.move_type == "out_refund" and m.state == "posted" and m.reversed_entry_id
+        )
+        refunded = self._refund_credit_notes(credit_notes)
+        invoices -= credit_notes
         posted = invoices.filtered(lambda m: m.state == "posted")
         invoices = posted.filtered(
             lambda m: m.payment_state in ("not_paid", "partial") and m.bookconnect_session_id
@@ -68,7 +74,7 @@ class BookconnectCollector(models.AbstractModel):
         if prepaid:
             txs |= balance._auto_topup(prepaid.commercial_partner_id, prepaid.company_id)
         self._send_by_outcome(posted, captured | to_charge)
-        return txs
+        return txs | refunded
 
     def _send_by_outcome(self, invoices, by_card):
         """Tell the client about posted invoices once, for what became of them.
@@ -228,6 +234,13 @@ class BookconnectCollector(models.AbstractModel):
                     )
                     if operation == "capture"
                     else _(
+                        "The refund of %(ref)s could not reach the bank (%(error)s); it will be "
+                        "retried automatically.",
+                        ref=tx.reference,
+                        error=error,
+                    )
+                    if operation == "refund"
+                    else _(
                         "The payment %(ref)s could not reach the bank (%(error)s); it will be "
                         "retried automatically.",
                         ref=tx.reference,
@@ -239,6 +252,10 @@ class BookconnectCollector(models.AbstractModel):
             self._on_capture_outcome(txs)
         elif operation == "payment":
             self._on_charge_outcome(txs)
+        elif operation == "refund":
+            txs.child_transaction_ids.filtered(
+                lambda t: t.operation == "refund" and t.state == "done" and not t.is_post_processed
+            )._bookconnect_book()
 
     def _on_charge_outcome(self, txs):
         for tx in txs:
@@ -286,8 +303,7 @@ class BookconnectCollector(models.AbstractModel):
             return hold
         # The capture's outcome is the collection's: it charges the invoice another way when
         # the hold cannot be captured.
-        hold.bookconnect_handler = self._name
-        hold._bookconnect_send("capture", min(due, hold.amount))
+        hold._bookconnect_send("capture", min(due, hold.amount), handler=self._name)
         return hold
 
     def _on_capture_outcome(self, holds):
@@ -357,44 +373,56 @@ class BookconnectCollector(models.AbstractModel):
                 )
             )
         credit_note = self._make_credit_note(invoice, amount, reason)
-        paid_by_card = self.env["payment.transaction"].search(
-            [
-                ("invoice_ids", "in", invoice.ids),
-                ("state", "=", "done"),
-                ("operation", "!=", "refund"),
-                ("amount", ">", 0),
-            ]
-        )
-        to_refund = min(amount, currency.round(invoice.amount_total - invoice.amount_residual))
-        for tx in paid_by_card:
-            if float_compare(to_refund, 0, precision_rounding=currency.rounding) <= 0:
-                break
-            already = -sum(
-                tx.child_transaction_ids.filtered(
-                    lambda t: t.operation == "refund" and t.state != "error"
-                ).mapped("amount")
-            )
-            part = min(to_refund, currency.round(tx.amount - already))
-            if part <= 0:
-                continue
-            refund_tx = tx.with_context(
-                bookconnect_refund_invoice_ids=credit_note.ids,
-                bookconnect_refund_key=f"credit-note-{credit_note.id}",
-            )._send_refund_request(amount_to_refund=part)
-            if refund_tx.state == "done":
-                refund_tx._post_process()
-            to_refund -= part
+        self._refund_credit_notes(credit_note)
         if credit_note.payment_state in ("not_paid", "partial") and invoice.payment_state in (
             "not_paid",
             "partial",
         ):
             # Nothing was paid for this part: the credit note settles the open invoice.
-            (credit_note.line_ids | invoice.line_ids).filtered(
-                lambda line: (
-                    line.account_id.account_type == "asset_receivable" and not line.reconciled
-                )
-            ).reconcile()
+            (credit_note | invoice)._bookconnect_open_receivables().reconcile()
         return credit_note
+
+    def _refund_credit_notes(self, credit_notes):
+        """Pay posted credit notes back to the card payments of the invoices they reverse,
+        up to what those payments took, through the payment engine. Safe to run twice: a
+        credit note already refunded, or being refunded, is not refunded again.
+
+        :return: the card transactions refunds were asked of.
+        """
+        Transaction = self.env["payment.transaction"]
+        asked = Transaction
+        for credit_note in credit_notes:
+            invoice = credit_note.reversed_entry_id
+            currency = credit_note.currency_id
+            paid_by_card = Transaction.search(
+                [
+                    ("invoice_ids", "in", invoice.ids),
+                    ("state", "=", "done"),
+                    ("operation", "!=", "refund"),
+                    ("amount", ">", 0),
+                ]
+            )
+            busy = paid_by_card._bookconnect_queued(
+                "refund", detail=f"invoice_ids=[{credit_note.id}]"
+            )
+            if busy or any(tx._bookconnect_refunded_amount(credit_note) for tx in paid_by_card):
+                continue
+            to_refund = min(
+                credit_note.amount_total,
+                currency.round(invoice.amount_total - invoice.amount_residual),
+            )
+            for tx in paid_by_card:
+                if float_compare(to_refund, 0, precision_rounding=currency.rounding) <= 0:
+                    break
+                part = min(to_refund, currency.round(tx.amount - tx._bookconnect_refunded_amount()))
+                if part <= 0:
+                    continue
+                tx._bookconnect_send(
+                    "refund", part, invoice_ids=credit_note.ids, handler=self._name
+                )
+                asked |= tx
+                to_refund = currency.round(to_refund - part)
+        return asked
 
     def _notify_refunds(self, credit_notes):
         """Tell the clients what was refunded, why and where the money goes (card or credit),

@@ -36,19 +36,23 @@ class BookconnectPaymentEngine(models.AbstractModel):
     _name = "bookconnect.payment.engine"
     _description = "Therapy payment engine"
 
-    def _bookconnect_send(self, operation="payment", amount=None, eta=None, max_retries=None):
+    def _bookconnect_send(
+        self, operation="payment", amount=None, eta=None, max_retries=None, **job_kwargs
+    ):
         """Send ``operation`` for each transaction in a job of its own (channel
         ``root.stripe``), run once the caller's database transaction is committed: a caller
         rolled back never leaves money taken for a transaction that does not exist.
 
-        One job per transaction, operation and amount (identity key): asking twice queues
-        once. Its outcome goes to ``_on_payment_outcome`` of the model the transaction's
-        ``bookconnect_handler`` names.
+        One job per transaction, operation, amount and keyword arguments (identity key):
+        asking twice queues once. Its outcome goes to ``_on_payment_outcome`` of the model
+        ``handler`` names, by default the transaction's ``bookconnect_handler``.
 
         :param str operation: ``payment`` (charge, hold, top-up), ``capture``, ``void`` or
             ``refund``.
         :param float amount: what to capture or refund; ``None`` for all of it.
         :param eta: when to send, at the earliest (seconds, timedelta or datetime).
+        :param job_kwargs: ``handler`` (a model name) for this request's outcome;
+            ``invoice_ids`` that a refund pays out (credit notes).
         :return: the transactions.
         :raise ValueError: for an unknown operation.
         """
@@ -65,10 +69,10 @@ class BookconnectPaymentEngine(models.AbstractModel):
                     reference=tx.reference,
                     operation=operation,
                 ),
-            )._bookconnect_send_job(operation, amount)
+            )._bookconnect_send_job(operation, amount, **job_kwargs)
         return self
 
-    def _bookconnect_send_job(self, operation, amount=None):
+    def _bookconnect_send_job(self, operation, amount=None, invoice_ids=None, handler=None):
         """The job of :meth:`_bookconnect_send`: send the request, then tell the handler.
 
         Network and provider errors leave the outcome unknown: queue_job tries again after
@@ -81,17 +85,25 @@ class BookconnectPaymentEngine(models.AbstractModel):
         self.ensure_one()
         if not self._bookconnect_awaits(operation):
             return f"nothing to send: the transaction is {self.state}"
+        if invoice_ids and self._bookconnect_refunded_amount(
+            self.env["account.move"].browse(invoice_ids)
+        ):
+            return "nothing to send: the refund is made"
         job = self._bookconnect_current_job()
         # A job run by the job runner leaves the accounting to Odoo's post-processing job, as
         # a webhook does; a send run at once (no runner in the way) books it at once.
         tx = self.with_context(bookconnect_defer_post_process=True) if job else self
         try:
             with self.env.cr.savepoint():
-                tx._bookconnect_request(operation, amount)
+                tx._bookconnect_request(operation, amount, invoice_ids)
         except SEND_ERRORS as exc:
             _logger.info("transaction %s: %s failed: %s", self.reference, operation, exc)
             if job and job.retry + 1 < job.max_retries:
                 raise RetryableJobError(str(exc)) from exc
+            if job and operation != "payment":
+                # A capture, void or refund still unknown: the job fails, for the practice
+                # manager to see and requeue; the transaction stays as it was.
+                raise
             if job:
                 tx._set_error(
                     _(
@@ -107,13 +119,18 @@ class BookconnectPaymentEngine(models.AbstractModel):
                     .sudo()
                     ._parse_retry_pattern()
                 )
+                kwargs = {"invoice_ids": invoice_ids, "handler": handler}
                 tx.with_context(queue_job__no_delay=False)._bookconnect_send(
-                    operation, amount, eta=pattern.get(1, 300), max_retries=MAX_ATTEMPTS - 1
+                    operation,
+                    amount,
+                    eta=pattern.get(1, 300),
+                    max_retries=MAX_ATTEMPTS - 1,
+                    **{key: value for key, value in kwargs.items() if value},
                 )
                 tx.state_message = str(exc)
-                tx._bookconnect_tell_handler(operation, error=exc)
+                tx._bookconnect_tell_handler(operation, error=exc, handler=handler)
                 return f"{operation}: outcome unknown, queued again"
-        tx._bookconnect_tell_handler(operation)
+        tx._bookconnect_tell_handler(operation, handler=handler)
         return f"{operation}: {tx._bookconnect_outcome()}"
 
     def _bookconnect_awaits(self, operation):
@@ -129,7 +146,7 @@ class BookconnectPaymentEngine(models.AbstractModel):
             }[operation]
         )
 
-    def _bookconnect_request(self, operation, amount=None):
+    def _bookconnect_request(self, operation, amount=None, invoice_ids=None):
         self.ensure_one()
         if operation == "payment":
             self._send_payment_request()
@@ -138,7 +155,12 @@ class BookconnectPaymentEngine(models.AbstractModel):
         elif operation == "void":
             self._send_void_request()
         else:
-            self._send_refund_request(amount_to_refund=amount)
+            # The refund's idempotency key names what it pays out: the same refund asked
+            # again is the same request.
+            self.with_context(
+                bookconnect_refund_invoice_ids=invoice_ids,
+                bookconnect_refund_key=f"invoices-{invoice_ids}" if invoice_ids else "",
+            )._send_refund_request(amount_to_refund=amount)
 
     def _bookconnect_capture(self, amount):
         """Capture ``amount``; when the capture fails, ask the provider whether it went
@@ -161,9 +183,9 @@ class BookconnectPaymentEngine(models.AbstractModel):
             return self.env["queue.job"]
         return self.env["queue.job"].sudo().search([("uuid", "=", uuid)], limit=1)
 
-    def _bookconnect_queued(self, operation=None):
-        """The transactions with a job (of ``operation``, or any) still to run: pending,
-        queued or running."""
+    def _bookconnect_queued(self, operation=None, detail=None):
+        """The transactions with a job (of ``operation``, or any; whose call says ``detail``,
+        when given) still to run: pending, queued or running."""
         if not self:
             return self
         args = f"'{operation}'" if operation else ""
@@ -180,6 +202,7 @@ class BookconnectPaymentEngine(models.AbstractModel):
             .search(
                 [
                     ("state", "in", ("wait_dependencies", "pending", "enqueued", "started")),
+                    *([("func_string", "like", detail)] if detail else []),
                     *calls,
                 ]
             )
@@ -232,7 +255,10 @@ class BookconnectPaymentEngine(models.AbstractModel):
             )
         return late
 
-    def _bookconnect_tell_handler(self, operation, error=None):
-        for handler, txs in self.grouped("bookconnect_handler").items():
-            if handler:
-                self.env[handler]._on_payment_outcome(txs, operation=operation, error=error)
+    def _bookconnect_tell_handler(self, operation, error=None, handler=None):
+        if handler:
+            self.env[handler]._on_payment_outcome(self, operation=operation, error=error)
+            return
+        for name, txs in self.grouped("bookconnect_handler").items():
+            if name:
+                self.env[name]._on_payment_outcome(txs, operation=operation, error=error)

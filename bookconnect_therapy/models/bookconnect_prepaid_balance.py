@@ -20,11 +20,7 @@ class BookconnectPrepaidBalance(models.AbstractModel):
         """Pay invoices from the clients' prepaid balance: reconcile each with the client's
         outstanding credits, oldest first. What the balance does not cover stays open."""
         for invoice in invoices.sorted("id"):
-            receivable = invoice.line_ids.filtered(
-                lambda line: (
-                    line.account_id.account_type == "asset_receivable" and not line.reconciled
-                )
-            )
+            receivable = invoice._bookconnect_open_receivables()
             if not receivable:
                 continue
             credits = self.env["account.move.line"].search(
@@ -156,12 +152,7 @@ class BookconnectPrepaidBalance(models.AbstractModel):
         )
         refundable = {}
         for tx in topups:
-            already = -sum(
-                tx.child_transaction_ids.filtered(
-                    lambda t: t.operation == "refund" and t.state != "error"
-                ).mapped("amount")
-            )
-            refundable[tx] = currency.round(tx.amount - already)
+            refundable[tx] = currency.round(tx.amount - tx._bookconnect_refunded_amount())
         by_card = sum(refundable.values())
         # Check before any money moves: a refusal after a provider refund would lose track of it.
         if float_compare(amount, by_card, precision_rounding=currency.rounding) > 0:
@@ -185,9 +176,7 @@ class BookconnectPrepaidBalance(models.AbstractModel):
             refunds |= refund
             left = currency.round(left - part)
         # The refund payments settle the advance payments they give back.
-        lines = refunds.payment_id.move_id.line_ids.filtered(
-            lambda line: line.account_id.account_type == "asset_receivable" and not line.reconciled
-        )
+        lines = refunds.payment_id.move_id._bookconnect_open_receivables()
         credits = self.env["account.move.line"].search(
             partner._bookconnect_credit_domain(company), order="date desc, id desc"
         )

@@ -92,6 +92,19 @@ class PaymentTransaction(models.Model):
             **values,
         }
 
+    def _bookconnect_refunded_amount(self, invoices=None):
+        """What was refunded (or is being refunded) of this transaction, as a positive
+        amount; only the refunds paying out ``invoices`` (credit notes) when given."""
+        self.ensure_one()
+        refunds = self.child_transaction_ids.filtered(
+            lambda t: (
+                t.operation == "refund"
+                and t.state != "error"
+                and (invoices is None or invoices & t.invoice_ids)
+            )
+        )
+        return -sum(refunds.mapped("amount"))
+
     def _bookconnect_book(self):
         """Payment, reconciliation and receipt of completed transactions: at once when the
         payment was sent at once, else by Odoo's post-processing job, as for a webhook."""

@@ -151,3 +151,42 @@ class TestPaymentEngine(StripeSessionCase):
         self.assertEqual(jobs, self.payment_jobs())
         menu = self.env.ref("bookconnect_therapy.queue_job_menu_payments")
         self.assertIn(self.group_manager, menu.groups_id)
+
+
+@tagged("post_install", "-at_install", "bookconnect")
+class TestCreditNotesRefundedToCards(StripeSessionCase):
+    """A posted credit note handed to the collection is paid back to the card that paid the
+    invoice it reverses, through the payment engine, once."""
+
+    def test_a_credit_note_is_refunded_to_the_card_once(self):
+        session = self.held(35)
+        session.action_end_session()
+        invoice = session.invoice_id
+        self.assertEqual(invoice.payment_state, "paid")
+        [charge] = session.transaction_ids
+        credit_note = invoice._reverse_moves(
+            default_values_list=[{"ref": "Audio trouble", "invoice_date": invoice.invoice_date}]
+        )
+        credit_note.action_post()
+        collector = self.env["bookconnect.collector"].with_context(queue_job__no_delay=False)
+        with trap_jobs() as jobs:
+            collector._collect(credit_note)
+            collector._collect(credit_note)  # handed twice: asked once
+        jobs.assert_jobs_count(1)
+        jobs.assert_enqueued_job(
+            charge._bookconnect_send_job,
+            args=("refund", 35.0),
+            kwargs={"invoice_ids": credit_note.ids, "handler": "bookconnect.collector"},
+            properties={"channel": "root.stripe", "identity_key": identity_exact},
+        )
+        jobs.perform_enqueued_jobs()
+        [refund] = charge.child_transaction_ids
+        self.assertEqual((refund.operation, refund.state, refund.amount), ("refund", "done", -35.0))
+        self.assertEqual(refund.invoice_ids, credit_note)
+        self.assertIn(credit_note.payment_state, ("paid", "in_payment"))
+        [request] = self.calls("refunds")
+        self.assertTrue(request["idempotency_key"])
+        # Handed again once refunded: nothing more is asked of the card.
+        self.env["bookconnect.collector"]._collect(credit_note)
+        self.assertEqual(len(self.calls("refunds")), 1)
+        self.assertEqual(charge.child_transaction_ids, refund)
