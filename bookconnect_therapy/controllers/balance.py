@@ -5,9 +5,9 @@ from odoo import http
 from odoo.http import request
 from odoo.tools import format_amount
 
-from odoo.addons.bookconnect_therapy.models.bookconnect_topup_pack import topup_reference_prefix
 from odoo.addons.payment import utils as payment_utils
 
+from ..models.bookconnect_topup_pack import topup_reference_prefix
 from .portal import TherapyPortal
 
 

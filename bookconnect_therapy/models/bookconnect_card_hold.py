@@ -1,6 +1,6 @@
 from datetime import timedelta
 
-from odoo import _, api, fields, models
+from odoo import Command, _, api, fields, models
 from odoo.tools import float_is_zero
 
 # Stripe keeps an uncaptured payment about 7 days: holds older than this are placed again.
@@ -9,8 +9,9 @@ HOLD_RENEW_AFTER = timedelta(days=6)
 
 class BookconnectCardHold(models.AbstractModel):
     """Card holds: what a session is expected to cost, reserved on the client's saved card
-    before it starts, placed again before it expires, and let go when nothing is owed. The
-    collection captures them (:meth:`bookconnect.collector._capture_hold`).
+    before it starts, placed again before it expires, captured for what the session's invoice
+    says (asking the provider when a capture's answer is lost), and let go when nothing is
+    owed.
 
     Requests go through the payment engine, which reports their outcome to
     :meth:`_on_payment_outcome`.
@@ -98,21 +99,86 @@ class BookconnectCardHold(models.AbstractModel):
         for hold in holds.filtered(lambda t: t.state == "draft"):
             hold._set_canceled()
 
+    def _capture(self, hold, invoice, handler=None):
+        """Capture from a hold what the invoice says: less than held (the rest is released),
+        all of it (then the difference is charged), or nothing (the hold is voided).
+
+        A capture that fails may still have gone through (its answer lost): Stripe is asked
+        before the invoice is charged another way, and while it cannot tell, the invoice stays
+        with the hold and the capture is retried, so that the card is never charged twice.
+        """
+        due = invoice.amount_residual
+        hold.invoice_ids = [Command.link(invoice.id)]
+        if float_is_zero(due, precision_rounding=invoice.currency_id.rounding):
+            self._void(hold)
+            return hold
+        hold._bookconnect_send("capture", min(due, hold.amount), handler=handler or self._name)
+        return hold
+
+    def _on_capture_outcome(self, holds):
+        """Record what became of captures: booked when done; when the provider says a hold
+        was not captured, its open invoices are let go of it.
+
+        :return: the invoices let go, to be collected another way.
+        """
+        refused = self.env["account.move"]
+        for hold in holds:
+            invoices = hold.invoice_ids.filtered(
+                lambda m: m.state == "posted" and m.payment_state in ("not_paid", "partial")
+            )
+            if hold.state == "done":
+                hold._bookconnect_book()
+                released = (
+                    hold.bookconnect_held_amount - hold.amount
+                    if hold.bookconnect_held_amount
+                    else 0
+                )
+                hold._bookconnect_log_on_sessions(
+                    _(
+                        "%(captured)s captured from the card hold%(released)s.",
+                        captured=hold.currency_id.format(hold.amount),
+                        released=_(
+                            "; %(amount)s released", amount=hold.currency_id.format(released)
+                        )
+                        if released > 0
+                        else "",
+                    ),
+                )
+            elif hold.state == "authorized" and invoices:
+                hold._bookconnect_log_on_sessions(
+                    _(
+                        "The card hold could not be captured (%(error)s): the invoice is "
+                        "charged instead.",
+                        error=hold.state_message,
+                    ),
+                )
+                hold.invoice_ids = [Command.unlink(invoice.id) for invoice in invoices]
+                refused |= invoices
+        return refused
+
     @api.model
     def _on_payment_outcome(self, txs, operation="payment", error=None):
-        """What the payment engine reports about card holds: placed (the client is told),
-        refused, or a void whose outcome is unknown."""
+        """What the payment engine reports about card holds: placed (the client is told) or
+        refused, captured, or a request whose outcome is unknown (tried again)."""
         if error:
-            body = (
-                _("The card hold could not be released (%(error)s).", error=error)
-                if operation == "void"
-                else _(
+            if operation == "void":
+                body = _("The card hold could not be released (%(error)s).", error=error)
+            elif operation == "capture":
+                body = _(
+                    "The card hold could not be captured (%(error)s); it will be tried again "
+                    "automatically.",
+                    error=error,
+                )
+            else:
+                body = _(
                     "The card hold could not be placed yet (%(error)s); it will be tried again "
                     "automatically.",
                     error=error,
                 )
-            )
             txs._bookconnect_log_on_sessions(body)
+            return
+        if operation == "capture":
+            self._on_capture_outcome(txs)
             return
         if operation != "payment":
             return

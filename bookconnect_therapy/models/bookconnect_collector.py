@@ -3,7 +3,7 @@ from collections import defaultdict
 
 from odoo import Command, _, api, fields, models
 from odoo.exceptions import UserError
-from odoo.tools import float_compare, float_is_zero
+from odoo.tools import float_compare
 
 _logger = logging.getLogger(__name__)
 
@@ -221,19 +221,13 @@ class BookconnectCollector(models.AbstractModel):
         :param str operation: what was sent (``payment``, ``capture``).
         :param error: when the outcome is unknown (the engine tries again): why.
         """
-        if operation == "void":
-            # A hold this service took to capture, let go after all: the hold's own outcome.
+        if operation == "void" or (operation == "capture" and error):
+            # The hold's own news: released, or its capture tried again.
             return self.env["bookconnect.card.hold"]._on_payment_outcome(txs, operation, error)
         if error:
             for tx in txs:
                 tx._bookconnect_log_on_sessions(
                     _(
-                        "The card hold could not be captured (%(error)s); it will be tried "
-                        "again automatically.",
-                        error=error,
-                    )
-                    if operation == "capture"
-                    else _(
                         "The refund of %(ref)s could not reach the bank (%(error)s); it will be "
                         "retried automatically.",
                         ref=tx.reference,
@@ -249,7 +243,11 @@ class BookconnectCollector(models.AbstractModel):
                 )
             return
         if operation == "capture":
-            self._on_capture_outcome(txs)
+            # Not captured after all (the provider says so): charged as if there were no hold.
+            refused = self.env["bookconnect.card.hold"]._on_capture_outcome(txs)
+            self._charge_invoices(
+                refused.filtered(lambda m: m.bookconnect_session_id.policy_id.collection == "card")
+            )
         elif operation == "payment":
             self._on_charge_outcome(txs)
         elif operation == "refund":
@@ -289,62 +287,13 @@ class BookconnectCollector(models.AbstractModel):
         invoices.filtered(lambda m: not m.is_move_sent).write({"is_move_sent": True})
 
     def _capture_hold(self, hold, invoice):
-        """Capture from a hold what the invoice says: less than held (the rest is released),
-        all of it (then the difference is charged), or nothing (the hold is voided).
+        """Take ``invoice`` from the session's card hold (:meth:`bookconnect.card.hold._capture`);
+        the capture's outcome comes back here, to charge the invoice another way when the hold
+        cannot be captured.
 
-        A capture that fails may still have gone through (its answer lost): Stripe is asked
-        before the invoice is charged another way, and while it cannot tell, the invoice stays
-        with the hold and the capture is retried, so that the card is never charged twice.
+        :return: the hold.
         """
-        due = invoice.amount_residual
-        hold.invoice_ids = [Command.link(invoice.id)]
-        if float_is_zero(due, precision_rounding=invoice.currency_id.rounding):
-            self.env["bookconnect.card.hold"]._void(hold)
-            return hold
-        # The capture's outcome is the collection's: it charges the invoice another way when
-        # the hold cannot be captured.
-        hold._bookconnect_send("capture", min(due, hold.amount), handler=self._name)
-        return hold
-
-    def _on_capture_outcome(self, holds):
-        for hold in holds:
-            invoices = hold.invoice_ids.filtered(
-                lambda m: m.state == "posted" and m.payment_state in ("not_paid", "partial")
-            )
-            if hold.state == "done":
-                hold._bookconnect_book()
-                released = (
-                    hold.bookconnect_held_amount - hold.amount
-                    if hold.bookconnect_held_amount
-                    else 0
-                )
-                hold._bookconnect_log_on_sessions(
-                    _(
-                        "%(captured)s captured from the card hold%(released)s.",
-                        captured=hold.currency_id.format(hold.amount),
-                        released=_(
-                            "; %(amount)s released", amount=hold.currency_id.format(released)
-                        )
-                        if released > 0
-                        else "",
-                    ),
-                )
-            elif hold.state == "authorized" and invoices:
-                # The provider says the capture did not go through: the invoices are charged
-                # another way, as if there had been no hold.
-                hold._bookconnect_log_on_sessions(
-                    _(
-                        "The card hold could not be captured (%(error)s): the invoice is "
-                        "charged instead.",
-                        error=hold.state_message,
-                    ),
-                )
-                hold.invoice_ids = [Command.unlink(invoice.id) for invoice in invoices]
-                self._charge_invoices(
-                    invoices.filtered(
-                        lambda m: m.bookconnect_session_id.policy_id.collection == "card"
-                    )
-                )
+        return self.env["bookconnect.card.hold"]._capture(hold, invoice, handler=self._name)
 
     # ------------------------------------------------------------------
     # Refunds

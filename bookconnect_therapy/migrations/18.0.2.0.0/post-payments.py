@@ -27,9 +27,19 @@ def migrate(cr, version):
     cron = env.ref("bookconnect_therapy.ir_cron_retry_charges", raise_if_not_found=False)
     if cron:
         cron.unlink()
+    # Card holds are a service of their own: their cron (noupdate too) follows them.
+    holds_cron = env.ref("bookconnect_therapy.ir_cron_place_holds", raise_if_not_found=False)
+    if holds_cron:
+        holds_cron.model_id = env.ref("bookconnect_therapy.model_bookconnect_card_hold")
+    # Transactions name the service that handles their outcome.
     cr.execute(
-        """UPDATE payment_transaction SET bookconnect_handler = 'bookconnect.collector'
-            WHERE bookconnect_purpose IS NOT NULL AND bookconnect_handler IS NULL"""
+        """UPDATE payment_transaction
+              SET bookconnect_handler = CASE
+                  WHEN bookconnect_purpose = 'hold' THEN 'bookconnect.card.hold'
+                  WHEN bookconnect_purpose = 'topup' THEN 'bookconnect.prepaid.balance'
+                  ELSE 'bookconnect.collector' END
+            WHERE bookconnect_purpose IN ('charge', 'hold', 'topup')
+              AND bookconnect_handler IS NULL"""
     )
     if not _column_exists(cr, "payment_transaction", "bookconnect_retry_at"):
         return
@@ -48,7 +58,9 @@ def migrate(cr, version):
         )
         if invoices:
             due = sum(invoices.mapped("amount_residual"))
-            hold._bookconnect_send("capture", min(due, hold.amount))
+            hold._bookconnect_send(
+                "capture", min(due, hold.amount), handler="bookconnect.collector"
+            )
     _logger.info("%s waiting payments queued as payment jobs", len(waiting))
     for column in OLD_COLUMNS:
         cr.execute(f"ALTER TABLE payment_transaction DROP COLUMN IF EXISTS {column}")
