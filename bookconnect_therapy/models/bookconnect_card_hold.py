@@ -20,6 +20,17 @@ class BookconnectCardHold(models.AbstractModel):
     _name = "bookconnect.card.hold"
     _description = "Therapy card holds"
 
+    def _active(self, session):
+        """The card hold of ``session`` that still reserves money (or is being placed): the
+        newest, when a renewed one is placed before the old one is let go."""
+        return (
+            session.sudo()
+            .transaction_ids.filtered(
+                lambda tx: tx.bookconnect_purpose == "hold" and tx.state in ("draft", "authorized")
+            )
+            .sorted("id", reverse=True)[:1]
+        )
+
     @api.model
     def _cron_place_holds(self, batch_size=100):
         """Place the holds that are due, and place again those about to expire."""
@@ -42,7 +53,7 @@ class BookconnectCardHold(models.AbstractModel):
             self.env["bookconnect.therapy.session"],
         )
         for session in due:
-            hold = session._active_hold()
+            hold = self._active(session)
             if not hold:
                 place |= session
             elif hold.state == "authorized" and hold.create_date < now - HOLD_RENEW_AFTER:
@@ -52,7 +63,7 @@ class BookconnectCardHold(models.AbstractModel):
         # Only the holds placed again in this batch are let go: the others keep holding until
         # a later batch places theirs.
         for session in renew & batch:
-            self._void(session._active_hold())
+            self._void(self._active(session))
             session.message_post(body=_("The card hold was renewed before it expired."))
         placed = self._place(batch)
         self.env["ir.cron"]._notify_progress(

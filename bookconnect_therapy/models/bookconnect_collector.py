@@ -47,7 +47,7 @@ class BookconnectCollector(models.AbstractModel):
         )
         txs = self.env["payment.transaction"]
         holds = {
-            invoice: invoice.bookconnect_session_id._active_hold()
+            invoice: self.env["bookconnect.card.hold"]._active(invoice.bookconnect_session_id)
             for invoice in invoices.filtered(lambda m: m.bookconnect_kind == "session")
         }
         captured = self.env["account.move"]

@@ -1033,16 +1033,9 @@ class BookconnectTherapySession(models.Model):
             )
 
     def _active_hold(self):
-        """The session's card hold that still reserves money (or is being placed): the newest,
-        when a renewed one is placed before the old one is let go."""
+        """The session's card hold that still reserves money (or is being placed)."""
         self.ensure_one()
-        return (
-            self.sudo()
-            .transaction_ids.filtered(
-                lambda tx: tx.bookconnect_purpose == "hold" and tx.state in ("draft", "authorized")
-            )
-            .sorted("id", reverse=True)[:1]
-        )
+        return self.env["bookconnect.card.hold"]._active(self)
 
     def _billing_status(self):
         """Where the session's money stands, in one sentence for the therapist and the
