@@ -127,8 +127,8 @@ class BookconnectCardHold(models.AbstractModel):
         return hold
 
     def _on_capture_outcome(self, holds):
-        """Record what became of captures: booked when done; when the provider says a hold
-        was not captured, its open invoices are let go of it.
+        """Record what became of captures: booked when done (paid to the invoice); when the
+        provider says a hold was not captured, its open invoices are let go of it.
 
         :return: the invoices let go, to be collected another way.
         """
@@ -138,7 +138,10 @@ class BookconnectCardHold(models.AbstractModel):
                 lambda m: m.state == "posted" and m.payment_state in ("not_paid", "partial")
             )
             if hold.state == "done":
-                hold._bookconnect_book()
+                # Booked at once, even in a job: what the hold did not cover is known only
+                # once the capture is paid to the invoice.
+                if not hold.is_post_processed:
+                    hold._post_process()
                 released = (
                     hold.bookconnect_held_amount - hold.amount
                     if hold.bookconnect_held_amount

@@ -243,10 +243,16 @@ class BookconnectCollector(models.AbstractModel):
                 )
             return
         if operation == "capture":
-            # Not captured after all (the provider says so): charged as if there were no hold.
+            # What a hold did not cover, or all of it when it could not be captured after all
+            # (the provider says so), is charged as if there were no hold.
             refused = self.env["bookconnect.card.hold"]._on_capture_outcome(txs)
+            uncovered = txs.filtered(lambda t: t.state == "done").invoice_ids.filtered(
+                lambda m: m.state == "posted" and m.payment_state in ("not_paid", "partial")
+            )
             self._charge_invoices(
-                refused.filtered(lambda m: m.bookconnect_session_id.policy_id.collection == "card")
+                (refused | uncovered).filtered(
+                    lambda m: m.bookconnect_session_id.policy_id.collection == "card"
+                )
             )
         elif operation == "payment":
             self._on_charge_outcome(txs)

@@ -255,8 +255,10 @@ class StripeSessionCase(SessionCase):
         """
         now = fields.Datetime.now()
         due = self.payment_jobs().filtered(lambda record: not record.eta or record.eta <= now)
+        # As under the job runner, the jobs a job queues are stored, not run at once.
+        env = self.env(context=dict(self.env.context, queue_job__no_delay=False))
         for record in due:
-            job = Job.load(self.env, record.uuid)
+            job = Job.load(env, record.uuid)
             job.set_started()
             job.store()
             try:

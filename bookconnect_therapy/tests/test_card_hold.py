@@ -62,6 +62,31 @@ class TestHolds(StripeSessionCase):
         self.assertEqual(session.state, "paid")
         self.assertAlmostEqual(sum(session.transaction_ids.payment_id.mapped("amount")), 45.0)
 
+    def test_in_jobs_the_capture_then_the_difference_are_sent_after_the_session_ends(self):
+        """As in production: ending the session sends nothing itself; the capture's job
+        books the capture, then the charge of what the hold did not cover is a job too."""
+        session = self.book(policy_id=self.policy_hold.id, start=self.at(0), minutes=30)
+        hold = self.place(session, self.at(-60))
+        for role, kind, minute in [
+            ("therapist", "joined", 0),
+            ("client", "joined", 0),
+            ("client", "left", 45),
+            ("therapist", "left", 45),
+        ]:
+            self.external(session, role, kind, minute)
+        session.with_context(queue_job__no_delay=False).action_end_session()
+        self.assertFalse(self.calls(f"payment_intents/{hold.provider_reference}/capture"))
+        self.assertEqual(session.state, "invoiced")
+        self.run_payment_jobs()  # the capture, which queues the charge of the difference
+        self.assertEqual((hold.state, hold.amount), ("done", 30.0))
+        self.assertEqual(session.invoice_id.amount_residual, 15.0)
+        [charge] = session.transaction_ids.filtered(lambda t: t.bookconnect_purpose == "charge")
+        self.assertEqual((charge.state, charge.amount), ("draft", 15.0))
+        self.run_payment_jobs()
+        charge._post_process()  # what Odoo's job does for each completed payment
+        self.assertEqual(session.state, "paid")
+        self.assertEqual(len(self.calls("payment_intents")), 2, "the hold and the difference")
+
     def test_cancelling_in_time_voids_the_hold(self):
         self.policy_hold.free_cancel_hours = 12
         session = self.book(policy_id=self.policy_hold.id, start=self.at(0), minutes=50)
