@@ -16,6 +16,99 @@ class BookconnectPrepaidBalance(models.AbstractModel):
     _name = "bookconnect.prepaid.balance"
     _description = "Therapy prepaid balance"
 
+    # ------------------------------------------------------------------
+    # The balance, from the ledger
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _credit_domain(self, partners, company):
+        """Outstanding credits of ``partners`` in ``company``: unreconciled receivable lines
+        on the credit side (advance payments, unused credit notes), as Odoo's invoice widget
+        lists them."""
+        return [
+            ("company_id", "=", company.id),
+            ("partner_id", "in", partners.commercial_partner_id.ids),
+            ("account_id.account_type", "=", "asset_receivable"),
+            ("parent_state", "=", "posted"),
+            ("reconciled", "=", False),
+            ("balance", "<", 0.0),
+        ]
+
+    @api.model
+    def _balances(self, partners, company):
+        """Read the prepaid balances of ``partners`` from the ledger now (not from a cache),
+        in one query.
+
+        :return: dict partner -> amount in the company currency.
+        """
+        self.env["account.move.line"].flush_model()
+        totals = dict(
+            self.env["account.move.line"]
+            .sudo()
+            ._read_group(
+                self._credit_domain(partners, company),
+                ["partner_id"],
+                ["amount_residual:sum"],
+            )
+        )
+        return {
+            partner: company.currency_id.round(-totals.get(partner.commercial_partner_id, 0.0))
+            for partner in partners
+        }
+
+    @api.model
+    def _history(self, partner, company=None, limit=200):
+        """The prepaid history of ``partner`` from the ledger, oldest first, with a running balance:
+        top-ups and refunds (payments), sessions drawn (invoices), credit notes.
+
+        :return: list of dicts (date, label, amount signed for the balance, balance).
+        """
+        partner.ensure_one()
+        company = company or self.env.company
+        lines = (
+            self.env["account.move.line"]
+            .sudo()
+            .search(
+                [
+                    ("company_id", "=", company.id),
+                    ("partner_id", "=", partner.commercial_partner_id.id),
+                    ("account_id.account_type", "=", "asset_receivable"),
+                    ("parent_state", "=", "posted"),
+                ],
+                order="date, id",
+                limit=limit,
+            )
+        )
+        history, running = [], 0.0
+        for line in lines:
+            move = line.move_id
+            # A debit (an invoice) draws the balance down; a credit (a payment in, a credit
+            # note) adds to it; a refund paid out is a debit too.
+            amount = -line.balance
+            running += amount
+            if move.origin_payment_id:
+                label = _("Refund") if amount < 0 else _("Top-up")
+            elif move.move_type == "out_refund":
+                label = _("Credit note %(name)s", name=move.name)
+            elif move.bookconnect_session_id:
+                label = move.invoice_line_ids[:1].name or move.name
+            else:
+                label = move.name
+            history.append(
+                {
+                    "date": line.date,
+                    "label": label,
+                    "reference": move.name,
+                    "amount": amount,
+                    "balance": company.currency_id.round(running),
+                }
+            )
+        return history
+
+    # ------------------------------------------------------------------
+    # Drawing, topping up, refunding
+    # ------------------------------------------------------------------
+
     def _draw(self, invoices):
         """Pay invoices from the clients' prepaid balance: reconcile each with the client's
         outstanding credits, oldest first. What the balance does not cover stays open."""
@@ -25,7 +118,7 @@ class BookconnectPrepaidBalance(models.AbstractModel):
                 continue
             credits = self.env["account.move.line"].search(
                 [
-                    *invoice.partner_id._bookconnect_credit_domain(invoice.company_id),
+                    *self._credit_domain(invoice.partner_id, invoice.company_id),
                     ("account_id", "=", receivable.account_id.id),
                 ],
                 order="date, id",
@@ -49,7 +142,7 @@ class BookconnectPrepaidBalance(models.AbstractModel):
             candidates = partners.filtered(
                 lambda p: p.bookconnect_autotopup_pack_id and not p.bookconnect_autotopup_failed
             )
-            balances = candidates._bookconnect_balances(company)
+            balances = self._balances(candidates, company)
             clients = candidates.browse(
                 [p.id for p in candidates if balances[p] < p.bookconnect_autotopup_threshold]
             )
@@ -128,7 +221,7 @@ class BookconnectPrepaidBalance(models.AbstractModel):
         :return: the refund transactions.
         :raise UserError: when there is no balance, or not enough was paid by card.
         """
-        balance = partner._bookconnect_balances(company)[partner]
+        balance = self._balances(partner, company)[partner]
         currency = company.currency_id
         amount = currency.round(balance if amount is None else amount)
         if float_compare(amount, 0, precision_rounding=currency.rounding) <= 0:
@@ -178,7 +271,7 @@ class BookconnectPrepaidBalance(models.AbstractModel):
         # The refund payments settle the advance payments they give back.
         lines = refunds.payment_id.move_id._bookconnect_open_receivables()
         credits = self.env["account.move.line"].search(
-            partner._bookconnect_credit_domain(company), order="date desc, id desc"
+            self._credit_domain(partner, company), order="date desc, id desc"
         )
         if lines and credits:
             (lines | credits).reconcile()
