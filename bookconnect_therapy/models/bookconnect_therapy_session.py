@@ -2025,68 +2025,6 @@ class BookconnectTherapySession(models.Model):
                     )
                 )
 
-    @api.model
-    def _cron_watch_prepaid(self):
-        """Watch prepaid calls: warn both people a few minutes before the balance runs out,
-        then end the call or let it run, as the policy says."""
-        now = fields.Datetime.now()
-        sessions = self.sudo().search(
-            [("state", "=", "in_progress"), ("policy_id.prepayment", "=", "balance")]
-        )
-        to_end = self.browse()
-        for session in sessions:
-            remaining = session._prepaid_remaining_minutes(now)
-            if remaining is None:
-                continue
-            policy = session.policy_id
-            if remaining <= 0:
-                if policy.overrun == "end":
-                    to_end |= session
-                elif not session.overrun_notified:
-                    session._tell_both(
-                        _(
-                            "The prepaid balance has run out. The session continues; the extra "
-                            "time is billed separately."
-                        )
-                    )
-                    session.overrun_notified = True
-            elif remaining <= policy.low_balance_warning_minutes and not session.balance_warned:
-                session._tell_both(
-                    _(
-                        "About %(minutes)s minutes of prepaid time are left.",
-                        minutes=max(int(remaining), 1),
-                    )
-                    + " "
-                    + (
-                        _("The call will end then.")
-                        if policy.overrun == "end"
-                        else _("After that, the extra time is billed separately.")
-                    )
-                )
-                session.balance_warned = True
-        for session in to_end:
-            session._tell_both(_("The prepaid balance has run out: the call ends now."))
-        to_end._disconnect_call()
-        to_end._end_sessions()
-
-    def _tell_both(self, text):
-        """Say something to the therapist and the client: in the call's chat, and on record."""
-        for session in self:
-            channel = session.calendar_event_id.sudo().videocall_channel_id
-            if channel:
-                channel.message_post(
-                    body=text,
-                    message_type="comment",
-                    subtype_xmlid="mail.mt_comment",
-                    author_id=self.env.ref("base.partner_root").id,
-                )
-            session.message_post(body=text)
-
-    def _disconnect_call(self):
-        channels = self.sudo().calendar_event_id.videocall_channel_id
-        if channels.rtc_session_ids:
-            channels.rtc_session_ids.action_disconnect()
-
     # ------------------------------------------------------------------
     # Chat sessions
     # ------------------------------------------------------------------

@@ -133,7 +133,7 @@ class TestPrepaidBalance(StripeSessionCase, MailCase):
         session = self.book(policy_id=self.prepaid.id, start=self.at(0))
         self.external(session, "therapist", "joined", 0)
         self.external(session, "client", "joined", 0)
-        watch = self.env["bookconnect.therapy.session"]._cron_watch_prepaid
+        watch = self.env["bookconnect.prepaid.balance"]._cron_watch_prepaid
         with freeze_time(self.at(10)):
             watch()
         self.assertFalse(session.balance_warned)

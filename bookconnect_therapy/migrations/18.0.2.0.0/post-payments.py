@@ -27,10 +27,14 @@ def migrate(cr, version):
     cron = env.ref("bookconnect_therapy.ir_cron_retry_charges", raise_if_not_found=False)
     if cron:
         cron.unlink()
-    # Card holds are a service of their own: their cron (noupdate too) follows them.
+    # Card holds and the prepaid balance are services of their own: their crons (noupdate
+    # too) follow them.
     holds_cron = env.ref("bookconnect_therapy.ir_cron_place_holds", raise_if_not_found=False)
     if holds_cron:
         holds_cron.model_id = env.ref("bookconnect_therapy.model_bookconnect_card_hold")
+    watch_cron = env.ref("bookconnect_therapy.ir_cron_watch_prepaid", raise_if_not_found=False)
+    if watch_cron:
+        watch_cron.model_id = env.ref("bookconnect_therapy.model_bookconnect_prepaid_balance")
     # Transactions name the service that handles their outcome.
     cr.execute(
         """UPDATE payment_transaction
