@@ -386,8 +386,7 @@ def test_server_killed_mid_payments_and_restarted(stack, report, clients, card_p
     ]
     assert not answered, "the sweep itself sends no payment"
     queued = [tx for i in ids for tx in stack.transactions(i)]
-    assert {tx["state"] for tx in queued} <= {"draft", "done"}, queued
-    assert len(queued) == 12, queued
+    assert {tx["state"] for tx in queued} == {"draft"}, queued
     before = {i["id"] for i in stack.fake.payment_intents(SECRET_KEY)}
     deadline = time.monotonic() + 120
     while not [
