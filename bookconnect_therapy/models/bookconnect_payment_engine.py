@@ -83,6 +83,15 @@ class BookconnectPaymentEngine(models.AbstractModel):
         an earlier attempt) is left as it is.
         """
         self.ensure_one()
+        # The transaction is ours until the job ends: whoever else writes to it meanwhile (a
+        # webhook, another worker) waits. Locking it after another wrote it is a concurrency
+        # error, which queue_job retries (quietly, not as a failed query).
+        self.env.cr.execute(
+            "SELECT id FROM payment_transaction WHERE id = %s FOR NO KEY UPDATE",
+            (self.id,),
+            log_exceptions=False,
+        )
+        self.invalidate_recordset()
         if not self._bookconnect_awaits(operation):
             return f"nothing to send: the transaction is {self.state}"
         if invoice_ids and self._bookconnect_refunded_amount(
