@@ -83,6 +83,8 @@ class BookconnectPaymentEngine(models.AbstractModel):
         an earlier attempt) is left as it is.
         """
         self.ensure_one()
+        if not self._bookconnect_awaits(operation):
+            return f"nothing to send: the transaction is {self.state}"
         # The transaction is ours until the job ends: whoever else writes to it meanwhile (a
         # webhook, another worker) waits. Locking it after another wrote it is a concurrency
         # error, which queue_job retries (quietly, not as a failed query).
@@ -91,9 +93,6 @@ class BookconnectPaymentEngine(models.AbstractModel):
             (self.id,),
             log_exceptions=False,
         )
-        self.invalidate_recordset()
-        if not self._bookconnect_awaits(operation):
-            return f"nothing to send: the transaction is {self.state}"
         if invoice_ids and self._bookconnect_refunded_amount(
             self.env["account.move"].browse(invoice_ids)
         ):
