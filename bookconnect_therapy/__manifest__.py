@@ -13,6 +13,7 @@
         "mail",
         "payment_stripe",
         "portal",
+        "queue_job",
         "resource",
         "uom",
     ],
@@ -24,6 +25,7 @@
         "data/product_data.xml",
         "data/ir_sequence_data.xml",
         "data/ir_cron_data.xml",
+        "data/queue_job_data.xml",
         "data/mail_template_data.xml",
         "views/bookconnect_billing_policy_views.xml",
         "views/bookconnect_therapy_session_views.xml",
@@ -37,6 +39,7 @@
         "views/res_users_views.xml",
         "views/portal_templates.xml",
         "views/bookconnect_therapy_menus.xml",
+        "views/queue_job_views.xml",
     ],
     "demo": [
         "demo/bookconnect_therapy_demo.xml",

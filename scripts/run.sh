@@ -143,7 +143,8 @@ cat >&2 <<MSG
 
 MSG
 
+# queue_job loaded server-wide starts its job runner, which sends the payments to Stripe.
 "$PY" "$(odoo_src)/odoo-bin" -c "$ODOO_CONF" -d "$DEMO_DB" --db-filter="^$DEMO_DB\$" \
-  --http-port="$HTTP_PORT" --gevent-port=$((HTTP_PORT + 3)) &
+  --http-port="$HTTP_PORT" --gevent-port=$((HTTP_PORT + 3)) --load=base,web,queue_job &
 odoo_pid=$!
 wait "$odoo_pid"

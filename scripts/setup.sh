@@ -2,7 +2,8 @@
 # Prepares everything the product needs on this machine; safe to re-run, seconds when done.
 #   1. finds Odoo 18.0 ($ODOO_SRC, else /opt/odoo/18.0, else a shallow clone of upstream 18.0);
 #   2. installs the Debian packages Odoo and the browser tests need, when missing;
-#   3. builds the virtual environment (.venv) with Odoo's, the addon's and the dev requirements;
+#   3. builds the virtual environment (.venv) with Odoo's, the addon's and the dev requirements,
+#      and the OCA modules of requirements-oca.txt (queue_job);
 #   4. makes sure PostgreSQL runs and our database role exists;
 #   5. writes the Odoo configuration (.state/odoo.conf).
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -87,6 +88,17 @@ build_venv() {
   echo "$want" >"$stamp"
 }
 
+install_oca_modules() {
+  # OCA wheels depend on an "odoo" distribution PyPI does not have: --no-deps, their own
+  # dependencies (requests for queue_job) come from requirements.txt.
+  local stamp="$VENV/.bookconnect-oca" want
+  want=$(sha256sum <"$REPO/requirements-oca.txt" | cut -c1-16)
+  if [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then return; fi
+  log "installing the OCA modules of requirements-oca.txt"
+  "$PY" -m pip install --quiet --no-deps -r "$REPO/requirements-oca.txt" >&2
+  echo "$want" >"$stamp"
+}
+
 ensure_postgres() {
   if ! pg_isready -q 2>/dev/null; then
     local version
@@ -128,6 +140,12 @@ http_port = $HTTP_PORT
 gevent_port = $((HTTP_PORT + 3))
 list_db = True
 without_demo = False
+
+; queue_job's job runner starts in servers that load queue_job server-wide (run.sh and the system
+; tests pass --load=base,web,queue_job). Requests to Stripe run in the root.stripe channel: one
+; at a time per database, whatever the number of servers, workers and cron threads.
+[queue_job]
+channels = root:2,root.stripe:1
 EOF
   mv "$ODOO_CONF.tmp" "$ODOO_CONF"
 }
@@ -139,6 +157,7 @@ main() {
   log "Odoo 18.0 source: $src"
   install_debian_packages
   build_venv "$src"
+  install_oca_modules
   ensure_postgres
   write_config "$src"
   echo "$src" >"$ODOO_SRC_FILE"

@@ -31,8 +31,9 @@ def read_odoo(path, rc):
         result = RESULT.search(line)
         if result:
             seen_result = True
-            failed_total = int(result[1]) + int(result[2])
-            run_total = int(result[3])
+            # One line per Odoo run (the addon's tests, then Odoo's own): they add up.
+            failed_total += int(result[1]) + int(result[2])
+            run_total += int(result[3])
         skip = SKIPPED.search(line)
         if skip:
             if BROWSER_SKIP.search(skip["reason"]):

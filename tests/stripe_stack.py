@@ -30,6 +30,7 @@ from harness import (
     LOGS,
     TEST_ADDONS,
     OdooServer,
+    RpcError,
     SmtpSink,
     clone_db,
     drop_db,
@@ -108,7 +109,7 @@ class StripeStack:
                 log_name=self.name,
                 workers=self.workers,
                 addons=[TEST_ADDONS],
-                load=["bookconnect_fake_stripe"],
+                load=["queue_job", "bookconnect_fake_stripe"],
                 env={"BOOKCONNECT_FAKE_STRIPE_URL": self.fake.url, **self.env},
             )
             self.server.start(timeout=300)
@@ -219,7 +220,6 @@ class StripeStack:
                 "amount",
                 "bookconnect_held_amount",
                 "bookconnect_purpose",
-                "bookconnect_attempts",
                 "provider_reference",
                 "token_id",
                 "payment_id",
@@ -383,9 +383,57 @@ class StripeStack:
             self.call_event(session, uid, kind, participant, minute)
 
     def end(self, session):
-        """The therapist ends the session (as the button does)."""
+        """The therapist ends the session (as the button does); its payment jobs run."""
         self.therapist("bookconnect.therapy.session", "action_end_session", [session["id"]])
+        self.settle()
         return self.session(session["id"])
+
+    # Payment jobs ----------------------------------------------------------------------------
+
+    def payment_jobs(self, *domain, states=("pending", "enqueued", "started")):
+        """The payment jobs (queue_job's root.stripe channel) in ``states``."""
+        return self.admin(
+            "queue.job",
+            "search_read",
+            [("channel", "=like", "root.stripe%"), ("state", "in", list(states)), *domain],
+            ["uuid", "state", "eta", "func_string", "retry", "max_retries", "exc_message"],
+            order="id",
+        )
+
+    def settle(self, timeout=90):
+        """Wait until the server's job runner has run the payment jobs that are due (each in
+        a transaction of its own, after the request that queued it), then run Odoo's
+        post-processing of completed payments, as its cron would (the test servers run none).
+
+        :raise AssertionError: when due jobs are still waiting after ``timeout`` seconds.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            now = odoo_datetime(utcnow())
+            due = self.payment_jobs("|", ("eta", "=", False), ("eta", "<=", now))
+            if not due:
+                break
+            assert time.monotonic() < deadline, f"payment jobs not run by the job runner: {due}"
+            time.sleep(0.2)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.admin.run_cron("payment.cron_post_process_payment_tx")
+                break
+            except RpcError as exc:
+                # A cron worker (when the server has one) is running it right now: let it end.
+                assert "cannot be modified right now" in exc.message, exc
+                assert time.monotonic() < deadline, "Odoo's post-processing never ended"
+                time.sleep(1)
+
+    def retry_now(self):
+        """Make the payment jobs waiting for a retry due now, and let them run."""
+        waiting = [job["id"] for job in self.payment_jobs(states=("pending",))]
+        if waiting:
+            past = odoo_datetime(utcnow() - timedelta(minutes=1))
+            self.admin("queue.job", "write", waiting, {"eta": past})
+        self.settle()
+        return waiting
 
     def send_queued_mail(self):
         """Run Odoo's outgoing-mail queue now; return the SMTP sink."""

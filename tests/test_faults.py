@@ -7,27 +7,23 @@ took the money), never recovering, dropping the answer to the capture of a card 
 Odoo server killed with SIGKILL in the middle of the sweep, then restarted.
 
 Afterwards each session is paid, or open with its pay link emailed, or queued for a retry
-(a draft transaction with a retry time), and Stripe's side shows no money taken twice and none
-taken that Odoo does not know about. Each fault and its outcome go to
+(a draft transaction whose payment job waits to try again), and Stripe's side shows no money
+taken twice and none taken that Odoo does not know about. Each fault and its outcome go to
 ``.state/logs/fault-report.txt`` and to the reliability summary.
 """
 
 import html
-import threading
 import time
 from datetime import timedelta
 
 import pytest
-import requests
-from harness import LOGS, RpcError, record_reliability
-from stripe_stack import SECRET_KEY, StripeStack, odoo_datetime, utcnow
+from harness import LOGS, psql, record_reliability
+from stripe_stack import SECRET_KEY, StripeStack, utcnow
 
 # Odoo waits this long for Stripe here (60 s in production): a fake Stripe sleeping longer
 # answers after Odoo gave up.
 ODOO_STRIPE_TIMEOUT = 3
 REPORT = LOGS / "fault-report.txt"
-RETRY_CRON = "bookconnect_therapy.ir_cron_retry_charges"
-POST_PROCESS_CRON = "payment.cron_post_process_payment_tx"
 SWEEP_CRON = "bookconnect_therapy.ir_cron_session_sweep"
 # Odoo's own payment_stripe logs a dropped connection as an error; it is the fault injected.
 DROPPED = "unable to reach endpoint at https://api.stripe.com/v1/payment_intents"
@@ -101,8 +97,15 @@ class Verdict:
                 ("invoice_ids", "in", invoice_ids),
                 ("bookconnect_session_id", "in", session_ids),
             ],
-            ["reference", "state", "bookconnect_retry_at", "bookconnect_purpose", "invoice_ids"],
+            ["reference", "state", "bookconnect_purpose", "invoice_ids"],
         )
+        waiting = stack.payment_jobs(states=("pending",))
+        self.retrying = {
+            tx["id"]
+            for tx in self.txs
+            for job in waiting
+            if job["func_string"].startswith(f"payment.transaction({tx['id']},)")
+        }
         intents = stack.fake.payment_intents(SECRET_KEY)
         references = {tx["reference"] for tx in self.txs}
         self.intents = [i for i in intents if i.get("description") in references]
@@ -115,7 +118,7 @@ class Verdict:
         if invoice["payment_state"] in ("paid", "in_payment") and session["state"] == "paid":
             return "paid"
         mine = [tx for tx in self.txs if invoice["id"] in tx["invoice_ids"]]
-        if any(tx["state"] == "draft" and tx["bookconnect_retry_at"] for tx in mine):
+        if any(tx["id"] in self.retrying for tx in mine):
             return "queued"
         email = self.stack.admin.read("res.partner", invoice["partner_id"][0], ["email"])["email"]
         self.stack.send_queued_mail()
@@ -209,24 +212,8 @@ def judge(stack, entry, session_ids, allowed=("paid", "queued", "pay link")):
 
 
 def retry_now(stack, session_ids):
-    """Make the queued retries of these sessions due and run the retry job."""
-    admin = stack.admin
-    due = admin(
-        "payment.transaction",
-        "search",
-        [
-            "|",
-            ("bookconnect_session_id", "in", session_ids),
-            ("invoice_ids.bookconnect_session_id", "in", session_ids),
-            ("bookconnect_retry_at", "!=", False),
-        ],
-    )
-    past = odoo_datetime(utcnow() - timedelta(minutes=1))
-    admin("payment.transaction", "write", due, {"bookconnect_retry_at": past})
-    admin.run_cron(RETRY_CRON)
-    # The payments job leaves the bookkeeping of what went through to Odoo's own job.
-    admin.run_cron(POST_PROCESS_CRON)
-    return due
+    """Make the payment jobs waiting for a retry due now, and let the job runner run them."""
+    return stack.retry_now()
 
 
 def held_session(stack, partner, policy, minutes=30):
@@ -341,6 +328,7 @@ def test_lost_answer_to_a_hold_capture_never_charges_twice(stack, report, client
     )
     session = stack.book(clients["client2"], policy, utcnow() + timedelta(minutes=10))
     stack.admin.run_cron("bookconnect_therapy.ir_cron_place_holds")
+    stack.settle()
     [hold] = stack.transactions(session["id"])
     assert hold["state"] == "authorized"
     # The session's time comes (it started 40 minutes ago), and it is held.
@@ -387,36 +375,32 @@ def test_server_killed_mid_payments_and_restarted(stack, report, clients, card_p
         {"bookconnect_auto_end_minutes": 1},
     )
     sent_before = len(stack.fake.requests(r"/v1/payment_intents", "POST"))
+    # Each Stripe charge takes 1.5 s: the job runner, which starts sending as soon as the
+    # sweep committed, has finished none when the sweep's call returns.
+    stack.fake.fault(r"/v1/payment_intents", sleep=1.5, times=10)
     admin.run_cron(SWEEP_CRON)
-    assert len(stack.fake.requests(r"/v1/payment_intents", "POST")) == sent_before, (
-        "the sweep itself sends no payment"
-    )
+    answered = [
+        r
+        for r in stack.fake.requests(r"/v1/payment_intents", "POST")[sent_before:]
+        if "status" in r
+    ]
+    assert not answered, "the sweep itself sends no payment"
     queued = [tx for i in ids for tx in stack.transactions(i)]
     assert {tx["state"] for tx in queued} == {"draft"}, queued
     before = {i["id"] for i in stack.fake.payment_intents(SECRET_KEY)}
-    stack.fake.fault(r"/v1/payment_intents", sleep=1.5, times=10)
-    job_errors = []
-
-    def payments():
-        try:
-            admin.run_cron(RETRY_CRON)
-        except (RpcError, requests.RequestException) as exc:
-            job_errors.append(exc)
-
-    thread = threading.Thread(target=payments, daemon=True)
-    thread.start()
     deadline = time.monotonic() + 120
     while not [
         r
         for r in stack.fake.requests(r"/v1/payment_intents", "POST")[sent_before:]
         if "status" in r
     ]:
-        assert thread.is_alive(), f"the job ended before Stripe was called: {job_errors}"
-        assert time.monotonic() < deadline, "Stripe was never called"
+        assert time.monotonic() < deadline, "Stripe was never called: is the job runner running?"
         time.sleep(0.1)
     stack.server.kill()
-    thread.join(timeout=30)
-    assert job_errors, "the payments job was not interrupted"
+    session_list = ",".join(str(int(i)) for i in ids)
+    query = f"SELECT count(*) FROM payment_transaction WHERE state = 'draft' AND bookconnect_session_id IN ({session_list})"  # noqa: E501, S608
+    unfinished = int(psql(stack.db, query))
+    assert unfinished, "the payment jobs were not interrupted"
     stack.fake.clear_faults()
     taken_while_killed = len(
         [
@@ -429,12 +413,11 @@ def test_server_killed_mid_payments_and_restarted(stack, report, clients, card_p
 
     stack.server.start(timeout=300)
     mark = stack.log_mark()
-    # The invoices and their queued charges outlived the kill; the job sends them again
-    # with the same references, hence the same idempotency keys.
+    # The invoices and their queued charges outlived the kill; the job runner runs the jobs
+    # the kill interrupted again, with the same references, hence the same idempotency keys.
     states = {s["state"] for s in admin.read("bookconnect.therapy.session", ids, ["state"])}
     assert states == {"invoiced"}, f"the sweep's work was lost: {states}"
-    admin.run_cron(RETRY_CRON)
-    admin.run_cron(POST_PROCESS_CRON)
+    stack.settle()
     outcomes = judge(stack, entry, ids)
     entry["outcome"] = (
         f"Stripe had taken {taken_while_killed} payment(s) when the server died; after the "

@@ -14,7 +14,7 @@ import time
 
 import pytest
 import requests
-from harness import LOGS, REPO, Rpc, drop_db, free_port, levels, psql, template
+from harness import CONF, LOGS, REPO, Rpc, drop_db, free_port, levels, psql, template
 
 RUN = REPO / "scripts" / "run.sh"
 
@@ -131,6 +131,21 @@ def test_the_demo_installs_cleanly(demo):
     install_log = LOGS / f"{demo.db}-install.log"
     lines = install_log.read_text(errors="replace").splitlines()
     assert not levels(lines, "ERROR", "CRITICAL"), levels(lines, "ERROR", "CRITICAL")
+
+
+def test_the_demo_runs_the_payment_job_runner(demo):
+    """make run loads queue_job server-wide: its job runner sends the payments of the demo's
+    database, in the channels of the configuration (a root.stripe channel of one)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        log = demo.log.read_text(errors="replace")
+        if f"queue job runner ready for db {demo.db}" in log:
+            break
+        time.sleep(1)
+    else:
+        pytest.fail(f"no job runner started for {demo.db}; see {demo.log}")
+    conf = CONF.read_text()
+    assert "channels = root:2,root.stripe:1" in conf
 
 
 def test_links_use_the_address_the_demo_is_served_on(demo):

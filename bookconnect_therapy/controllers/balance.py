@@ -7,6 +7,7 @@ from odoo.tools import format_amount
 
 from odoo.addons.payment import utils as payment_utils
 
+from ..models.bookconnect_topup_pack import topup_reference_prefix
 from .portal import TherapyPortal
 
 
@@ -98,7 +99,7 @@ class PrepaidBalancePortal(TherapyPortal):
             raise NotFound()
         partner = request.env.user.partner_id
         params = {
-            "reference": f"TOPUP-{partner.commercial_partner_id.id}-{pack.id}",
+            "reference": topup_reference_prefix(partner, pack),
             "amount": pack.amount,
             "currency_id": pack.currency_id.id,
             "partner_id": partner.id,

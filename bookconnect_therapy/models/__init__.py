@@ -16,7 +16,10 @@ from . import discuss_channel_member
 from . import discuss_channel_rtc_session
 from . import account_move
 from . import payment_provider
+from . import bookconnect_payment_engine
 from . import payment_transaction
+from . import bookconnect_card_hold
+from . import bookconnect_prepaid_balance
 from . import bookconnect_collector
 from . import res_config_settings
 from . import bookconnect_booking

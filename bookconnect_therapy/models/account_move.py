@@ -67,3 +67,10 @@ class AccountMove(models.Model):
             }
         )
         self.env.ref("account.ir_cron_account_move_send")._trigger()
+
+    def _bookconnect_open_receivables(self):
+        """The receivable lines of these entries not reconciled yet: what they still owe, or
+        the credit they still give."""
+        return self.line_ids.filtered(
+            lambda line: line.account_id.account_type == "asset_receivable" and not line.reconciled
+        )

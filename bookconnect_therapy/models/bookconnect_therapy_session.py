@@ -659,7 +659,7 @@ class BookconnectTherapySession(models.Model):
         for session in self:
             hold = session._active_hold()
             if hold:
-                collector._void(hold)
+                self.env["bookconnect.card.hold"].sudo()._void(hold)
             invoice = session.sudo().invoice_id
             if invoice.state == "posted" and invoice.bookconnect_kind == "session":
                 refundable = invoice.amount_total - sum(
@@ -996,9 +996,7 @@ class BookconnectTherapySession(models.Model):
     def _active_hold(self):
         """The session's card hold that still reserves money (or is being placed)."""
         self.ensure_one()
-        return self.sudo().transaction_ids.filtered(
-            lambda tx: tx.bookconnect_purpose == "hold" and tx.state in ("draft", "authorized")
-        )[:1]
+        return self.env["bookconnect.card.hold"]._active(self)
 
     def _billing_status(self):
         """Where the session's money stands, in one sentence for the therapist and the
@@ -1397,7 +1395,7 @@ class BookconnectTherapySession(models.Model):
             hold = invoice.bookconnect_session_id._active_hold()
             if hold:
                 used = collector._capture_hold(hold, invoice)
-                if used.state == "done" or used.bookconnect_retry_at:
+                if used.state == "done" or used._bookconnect_queued("capture"):
                     captured |= invoice
         to_charge = invoices.filtered(
             lambda m: (
@@ -1833,68 +1831,6 @@ class BookconnectTherapySession(models.Model):
         """Someone joined the call of these sessions: the scheduled ones are in progress."""
         self.filtered(lambda s: s.state == "scheduled").write({"state": "in_progress"})
 
-    @api.model
-    def _cron_watch_prepaid(self):
-        """Watch prepaid calls: warn both people a few minutes before the balance runs out,
-        then end the call or let it run, as the policy says."""
-        now = fields.Datetime.now()
-        sessions = self.sudo().search(
-            [("state", "=", "in_progress"), ("policy_id.prepayment", "=", "balance")]
-        )
-        to_end = self.browse()
-        for session in sessions:
-            remaining = session._prepaid_remaining_minutes(now)
-            if remaining is None:
-                continue
-            policy = session.policy_id
-            if remaining <= 0:
-                if policy.overrun == "end":
-                    to_end |= session
-                elif not session.overrun_notified:
-                    session._tell_both(
-                        _(
-                            "The prepaid balance has run out. The session continues; the extra "
-                            "time is billed separately."
-                        )
-                    )
-                    session.overrun_notified = True
-            elif remaining <= policy.low_balance_warning_minutes and not session.balance_warned:
-                session._tell_both(
-                    _(
-                        "About %(minutes)s minutes of prepaid time are left.",
-                        minutes=max(int(remaining), 1),
-                    )
-                    + " "
-                    + (
-                        _("The call will end then.")
-                        if policy.overrun == "end"
-                        else _("After that, the extra time is billed separately.")
-                    )
-                )
-                session.balance_warned = True
-        for session in to_end:
-            session._tell_both(_("The prepaid balance has run out: the call ends now."))
-        to_end._disconnect_call()
-        to_end._end_sessions()
-
-    def _tell_both(self, text):
-        """Say something to the therapist and the client: in the call's chat, and on record."""
-        for session in self:
-            channel = session.calendar_event_id.sudo().videocall_channel_id
-            if channel:
-                channel.message_post(
-                    body=text,
-                    message_type="comment",
-                    subtype_xmlid="mail.mt_comment",
-                    author_id=self.env.ref("base.partner_root").id,
-                )
-            session.message_post(body=text)
-
-    def _disconnect_call(self):
-        channels = self.sudo().calendar_event_id.videocall_channel_id
-        if channels.rtc_session_ids:
-            channels.rtc_session_ids.action_disconnect()
-
     # ------------------------------------------------------------------
     # Chat sessions
     # ------------------------------------------------------------------
@@ -1953,9 +1889,5 @@ class BookconnectTherapySession(models.Model):
         Reports progress in batches."""
         due = self.env["bookconnect.metered.call"]._sweep_candidates(limit=batch_size + 1)
         remaining = max(len(due) - batch_size, 0)
-        ended = (
-            due[:batch_size]
-            .with_context(bookconnect_queue_payments=True)
-            ._end_sessions(automatic=True)
-        )
+        ended = due[:batch_size]._end_sessions(automatic=True)
         self.env["ir.cron"]._notify_progress(done=len(ended), remaining=remaining)

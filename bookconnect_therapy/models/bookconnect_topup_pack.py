@@ -1,6 +1,15 @@
 from odoo import _, api, fields, models
 from odoo.exceptions import ValidationError
 
+# Top-ups are named TOPUP-<client>-<pack>[-n]: Odoo's generic payment page, which portal top-ups
+# go through, only lets us choose the reference, so it carries the client and the pack.
+TOPUP_PREFIX = "TOPUP-"
+
+
+def topup_reference_prefix(partner, pack):
+    """The reference (before Odoo numbers repeats) of ``partner``'s top-up with ``pack``."""
+    return f"{TOPUP_PREFIX}{partner.commercial_partner_id.id}-{pack.id}"
+
 
 class BookconnectTopupPack(models.Model):
     """An amount a client can add to their prepaid balance in one payment."""
@@ -41,3 +50,18 @@ class BookconnectTopupPack(models.Model):
     def _compute_credit_amount(self):
         for pack in self:
             pack.credit_amount = pack.amount + pack.bonus_amount
+
+    @api.model
+    def _from_topup(self, tx):
+        """The pack top-up transaction ``tx`` paid for, when its reference and amount match."""
+        parts = (tx.reference or "").split("-")
+        if tx.bookconnect_purpose != "topup" or len(parts) < 3 or not parts[2].isdigit():
+            return self.browse()
+        pack = self.sudo().browse(int(parts[2])).exists()
+        if (
+            pack
+            and pack.currency_id == tx.currency_id
+            and not pack.currency_id.compare_amounts(pack.amount, tx.amount)
+        ):
+            return pack
+        return self.browse()

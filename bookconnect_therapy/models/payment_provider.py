@@ -62,7 +62,12 @@ class PaymentProvider(models.Model):
     ):
         """Stripe's own errors (``api_error``: the request may or may not have gone through)
         are raised in unattended flows, so that the caller retries with the same idempotency
-        key instead of concluding the card was refused and asking the client to pay again."""
+        key instead of concluding the card was refused and asking the client to pay again.
+
+        The transactions of the product give the key of requests Odoo sends without one
+        (captures, voids, refunds) in the context."""
+        if method == "POST" and not idempotency_key:
+            idempotency_key = self.env.context.get("bookconnect_idempotency_key")
         response = super()._stripe_make_request(
             endpoint,
             payload=payload,

@@ -8,6 +8,8 @@ from odoo.tools import float_compare
 from odoo.addons.payment import utils as payment_utils
 from odoo.addons.payment_stripe.controllers.main import StripeController
 
+from .bookconnect_topup_pack import TOPUP_PREFIX
+
 _logger = logging.getLogger(__name__)
 
 PURPOSES = [
@@ -19,7 +21,8 @@ PURPOSES = [
 
 
 class PaymentTransaction(models.Model):
-    _inherit = "payment.transaction"
+    _name = "payment.transaction"
+    _inherit = ["payment.transaction", "bookconnect.payment.engine"]
 
     bookconnect_session_id = fields.Many2one(
         "bookconnect.therapy.session",
@@ -32,19 +35,22 @@ class PaymentTransaction(models.Model):
     bookconnect_held_amount = fields.Monetary(
         "Amount held", readonly=True, copy=False, help="What the card hold reserved."
     )
-    bookconnect_attempts = fields.Integer("Attempts", readonly=True, copy=False)
-    bookconnect_retry_at = fields.Datetime("Retry at", readonly=True, copy=False, index=True)
+    bookconnect_handler = fields.Char(
+        "Handled by",
+        readonly=True,
+        copy=False,
+        help="The model whose _on_payment_outcome is told what became of the transaction.",
+    )
     bookconnect_receipt_sent = fields.Boolean(readonly=True, copy=False)
-
-    TOPUP_PREFIX = "TOPUP-"
 
     @api.model_create_multi
     def create(self, vals_list):
         for vals in vals_list:
             # Top-ups paid from the portal come through Odoo's generic payment page, which
             # only lets us choose the reference: it names the client and the pack.
-            if str(vals.get("reference", "")).startswith(self.TOPUP_PREFIX):
+            if str(vals.get("reference", "")).startswith(TOPUP_PREFIX):
                 vals.setdefault("bookconnect_purpose", "topup")
+                vals.setdefault("bookconnect_handler", "bookconnect.prepaid.balance")
         txs = super().create(vals_list)
         txs._bookconnect_save_cards_for_card_policies()
         return txs
@@ -67,6 +73,53 @@ class PaymentTransaction(models.Model):
         if to_save:
             to_save.tokenize = True
 
+    @api.model
+    def _bookconnect_prepare_offline_values(
+        self, handler, token, amount, currency, *, partner, purpose, **values
+    ):
+        """Values of a transaction charging a saved card without the client (a charge, a
+        hold, a top-up), whose outcome the service ``handler`` (a model name) handles."""
+        return {
+            "provider_id": token.provider_id.id,
+            "payment_method_id": token.payment_method_id.id,
+            "token_id": token.id,
+            "amount": amount,
+            "currency_id": currency.id,
+            "partner_id": partner.id,
+            "operation": "offline",
+            "bookconnect_purpose": purpose,
+            "bookconnect_handler": handler,
+            **values,
+        }
+
+    def _bookconnect_refunded_amount(self, invoices=None):
+        """What was refunded (or is being refunded) of this transaction, as a positive
+        amount; only the refunds paying out ``invoices`` (credit notes) when given."""
+        self.ensure_one()
+        refunds = self.child_transaction_ids.filtered(
+            lambda t: (
+                t.operation == "refund"
+                and t.state != "error"
+                and (invoices is None or invoices & t.invoice_ids)
+            )
+        )
+        return -sum(refunds.mapped("amount"))
+
+    def _bookconnect_book(self):
+        """Payment, reconciliation and receipt of completed transactions: at once when the
+        payment was sent at once, else by Odoo's post-processing job, as for a webhook."""
+        if not self:
+            return
+        if self.env.context.get("bookconnect_defer_post_process"):
+            self.env.ref("payment.cron_post_process_payment_tx")._trigger()
+        else:
+            self._post_process()
+
+    def _bookconnect_log_on_sessions(self, body):
+        """Say ``body`` on the sessions these transactions are for."""
+        for session in self.bookconnect_session_id | self.invoice_ids.bookconnect_session_id:
+            session.message_post(body=body)
+
     @api.constrains("token_id")
     def _check_token_is_active(self):
         # Odoo's check reads the token of the whole recordset at once, which fails when the
@@ -77,17 +130,7 @@ class PaymentTransaction(models.Model):
     def _bookconnect_topup_pack(self):
         """The pack a top-up paid for, when its reference and amount match one."""
         self.ensure_one()
-        parts = (self.reference or "").split("-")
-        if self.bookconnect_purpose != "topup" or len(parts) < 3 or not parts[2].isdigit():
-            return self.env["bookconnect.topup.pack"]
-        pack = self.env["bookconnect.topup.pack"].sudo().browse(int(parts[2])).exists()
-        if (
-            pack
-            and pack.currency_id == self.currency_id
-            and not pack.currency_id.compare_amounts(pack.amount, self.amount)
-        ):
-            return pack
-        return self.env["bookconnect.topup.pack"]
+        return self.env["bookconnect.topup.pack"]._from_topup(self)
 
     # ------------------------------------------------------------------
     # Stripe: holds are captured manually, and for less than they hold
@@ -99,9 +142,39 @@ class PaymentTransaction(models.Model):
             payload["capture_method"] = "manual"
         return payload
 
+    def _bookconnect_keyed(self, scope):
+        """This transaction, whose Stripe requests carry an idempotency key for ``scope`` (Odoo
+        sends captures, voids and refunds without one): a request repeated after a lost answer
+        gets the first one's result instead of moving money twice."""
+        if not self.bookconnect_purpose or self.provider_code != "stripe":
+            return self
+        key = payment_utils.generate_idempotency_key(self, scope=f"bookconnect-{scope}")
+        return self.with_context(bookconnect_idempotency_key=key)
+
+    def _send_refund_request(self, amount_to_refund=None):
+        if not self.bookconnect_purpose:
+            return super()._send_refund_request(amount_to_refund=amount_to_refund)
+        # The same refund asked again (same reason key, amount, and refunds before it) is the
+        # same request; a new refund of the same transaction is a new one.
+        earlier = self.child_transaction_ids.filtered(
+            lambda t: t.operation == "refund" and t.state != "error"
+        )
+        scope = "refund-{}-{}-{}".format(
+            self.env.context.get("bookconnect_refund_key", ""), amount_to_refund, len(earlier)
+        )
+        return super(PaymentTransaction, self._bookconnect_keyed(scope))._send_refund_request(
+            amount_to_refund=amount_to_refund
+        )
+
+    def _send_void_request(self, amount_to_void=None):
+        return super(PaymentTransaction, self._bookconnect_keyed("void"))._send_void_request(
+            amount_to_void=amount_to_void
+        )
+
     def _send_capture_request(self, amount_to_capture=None):
         """Capture a card hold for less than it held (Stripe releases the rest); Odoo's own
         Stripe flow captures only in full."""
+        keyed = self._bookconnect_keyed(f"capture-{amount_to_capture}")
         partial = (
             self.provider_code == "stripe"
             and self.bookconnect_purpose == "hold"
@@ -109,7 +182,9 @@ class PaymentTransaction(models.Model):
             and float_compare(amount_to_capture, self.amount, self.currency_id.decimal_places) < 0
         )
         if not partial:
-            return super()._send_capture_request(amount_to_capture=amount_to_capture)
+            return super(PaymentTransaction, keyed)._send_capture_request(
+                amount_to_capture=amount_to_capture
+            )
         self.ensure_one()
         self._ensure_provider_is_not_disabled()
         payment_intent = self.provider_id._stripe_make_request(
@@ -119,6 +194,7 @@ class PaymentTransaction(models.Model):
                     amount_to_capture, self.currency_id
                 )
             },
+            idempotency_key=keyed.env.context.get("bookconnect_idempotency_key"),
         )
         _logger.info(
             "partial capture response for transaction %s:\n%s",
@@ -245,11 +321,11 @@ class PaymentTransaction(models.Model):
         """A top-up came in: add the pack's bonus as a credit note and let the client's unpaid
         prepaid sessions draw on it."""
         done = self.filtered(lambda tx: tx.state == "done" and not tx.bookconnect_receipt_sent)
-        collector = self.env["bookconnect.collector"]
+        balance = self.env["bookconnect.prepaid.balance"]
         for tx in done:
             pack = tx._bookconnect_topup_pack()
             if pack and pack.bonus_amount > 0:
-                collector._topup_bonus(tx, pack)
+                balance._topup_bonus(tx, pack)
             tx.partner_id.commercial_partner_id.bookconnect_autotopup_failed = False
         done.write({"bookconnect_receipt_sent": True})
         partners = done.partner_id.commercial_partner_id
@@ -262,7 +338,7 @@ class PaymentTransaction(models.Model):
             ]
         )
         if open_invoices:
-            collector._draw_from_balance(open_invoices)
+            balance._draw(open_invoices)
         if done:
             # After the bonus and the draws: the receipt says what the balance is now.
             template = self.env.ref("bookconnect_therapy.mail_template_topup_receipt")

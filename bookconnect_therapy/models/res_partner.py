@@ -120,17 +120,8 @@ class ResPartner(models.Model):
         )
 
     def _bookconnect_credit_domain(self, company):
-        """Outstanding credits of these clients in ``company``: unreconciled receivable lines
-        on the credit side (advance payments, unused credit notes), as Odoo's invoice widget
-        lists them."""
-        return [
-            ("company_id", "=", company.id),
-            ("partner_id", "in", self.commercial_partner_id.ids),
-            ("account_id.account_type", "=", "asset_receivable"),
-            ("parent_state", "=", "posted"),
-            ("reconciled", "=", False),
-            ("balance", "<", 0.0),
-        ]
+        """See :meth:`bookconnect.prepaid.balance._credit_domain`."""
+        return self.env["bookconnect.prepaid.balance"]._credit_domain(self, company)
 
     @api.depends_context("company")
     def _compute_bookconnect_balance(self):
@@ -141,72 +132,13 @@ class ResPartner(models.Model):
             partner.bookconnect_balance_currency_id = company.currency_id
 
     def _bookconnect_balances(self, company):
-        """Read the prepaid balances from the ledger now (not from a cache), in one query.
-
-        :return: dict partner -> amount in the company currency.
-        """
-        self.env["account.move.line"].flush_model()
-        totals = dict(
-            self.env["account.move.line"]
-            .sudo()
-            ._read_group(
-                self._bookconnect_credit_domain(company),
-                ["partner_id"],
-                ["amount_residual:sum"],
-            )
-        )
-        return {
-            partner: company.currency_id.round(-totals.get(partner.commercial_partner_id, 0.0))
-            for partner in self
-        }
+        """See :meth:`bookconnect.prepaid.balance._balances`."""
+        return self.env["bookconnect.prepaid.balance"]._balances(self, company)
 
     def _bookconnect_balance_history(self, company=None, limit=200):
-        """The client's prepaid history from the ledger, oldest first, with a running balance:
-        top-ups and refunds (payments), sessions drawn (invoices), credit notes.
-
-        :return: list of dicts (date, label, amount signed for the balance, balance).
-        """
+        """See :meth:`bookconnect.prepaid.balance._history`."""
         self.ensure_one()
-        company = company or self.env.company
-        lines = (
-            self.env["account.move.line"]
-            .sudo()
-            .search(
-                [
-                    ("company_id", "=", company.id),
-                    ("partner_id", "=", self.commercial_partner_id.id),
-                    ("account_id.account_type", "=", "asset_receivable"),
-                    ("parent_state", "=", "posted"),
-                ],
-                order="date, id",
-                limit=limit,
-            )
-        )
-        history, running = [], 0.0
-        for line in lines:
-            move = line.move_id
-            # A debit (an invoice) draws the balance down; a credit (a payment in, a credit
-            # note) adds to it; a refund paid out is a debit too.
-            amount = -line.balance
-            running += amount
-            if move.origin_payment_id:
-                label = _("Refund") if amount < 0 else _("Top-up")
-            elif move.move_type == "out_refund":
-                label = _("Credit note %(name)s", name=move.name)
-            elif move.bookconnect_session_id:
-                label = move.invoice_line_ids[:1].name or move.name
-            else:
-                label = move.name
-            history.append(
-                {
-                    "date": line.date,
-                    "label": label,
-                    "reference": move.name,
-                    "amount": amount,
-                    "balance": company.currency_id.round(running),
-                }
-            )
-        return history
+        return self.env["bookconnect.prepaid.balance"]._history(self, company, limit)
 
     def _bookconnect_payment_tokens(self, company):
         """The newest usable saved card of each of these clients, in one search.

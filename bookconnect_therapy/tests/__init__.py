@@ -1,3 +1,4 @@
+from . import queue_job_compat  # first: before any import of queue_job's test helpers
 from . import test_core_intervals
 from . import test_core_pricing
 from . import test_core_fees
@@ -9,6 +10,8 @@ from . import test_invoicing
 from . import test_call_events
 from . import test_race
 from . import test_payment
+from . import test_payment_engine
+from . import test_card_hold
 from . import test_webhook
 from . import test_cancellation
 from . import test_balance

@@ -3,12 +3,15 @@ import os
 from datetime import datetime, timedelta
 from unittest.mock import patch
 
-from odoo import Command
+from odoo import Command, fields
 from odoo.tests import TransactionCase
 
 from odoo.addons.payment_stripe.models.payment_provider import (
     PaymentProvider as StripeProvider,
 )
+from odoo.addons.queue_job import delay as queue_job_delay
+from odoo.addons.queue_job.exception import FailedJobError, RetryableJobError
+from odoo.addons.queue_job.job import Job
 
 
 def record_reliability(check, **figures):
@@ -28,6 +31,16 @@ class BookconnectCase(TransactionCase):
         super().setUpClass()
         cls.env = cls.env(
             context=dict(cls.env.context, tracking_disable=True, no_reset_password=True)
+        )
+        # Payment jobs run at once (queue_job's direct mode), in the tests' requests and in
+        # those of their browsers alike, unless a test asks for them to be stored
+        # (queue_job__no_delay=False in the context) to run them as the job runner does.
+        cls.startClassPatcher(
+            patch.object(
+                queue_job_delay,
+                "must_run_without_delay",
+                side_effect=lambda env: env.context.get("queue_job__no_delay", True),
+            )
         )
         cls.company = cls.env.company
         cls.currency = cls.company.currency_id
@@ -228,6 +241,42 @@ class StripeSessionCase(SessionCase):
                 "amount": payload.get("amount"),
             }
         raise AssertionError(f"unexpected Stripe call {endpoint}")
+
+    def payment_jobs(self, states=("pending", "enqueued")):
+        """The payment jobs (queue.job of the root.stripe channel) in ``states``."""
+        return self.env["queue.job"].search(
+            [("channel", "=like", "root.stripe%"), ("state", "in", list(states))], order="id"
+        )
+
+    def run_payment_jobs(self):
+        """Run the payment jobs that are due, as queue_job's runner does: each in a
+        transaction of its own (a savepoint here), postponed by the retry pattern when it
+        asks to be retried, failed (and its work rolled back) when it raises anything else.
+
+        :return: the queue.job records run.
+        """
+        now = fields.Datetime.now()
+        due = self.payment_jobs().filtered(lambda record: not record.eta or record.eta <= now)
+        # As under the job runner, the jobs a job queues are stored, not run at once.
+        env = self.env(context=dict(self.env.context, queue_job__no_delay=False))
+        for record in due:
+            job = Job.load(env, record.uuid)
+            job.set_started()
+            job.store()
+            try:
+                with self.env.cr.savepoint():
+                    job.perform()
+            except RetryableJobError as err:
+                job.postpone(result=str(err), seconds=err.seconds)
+                job.set_pending(reset_retry=False)
+            except FailedJobError as err:
+                job.set_failed(exc_message=str(err))
+            except Exception as err:  # what the job runner does with any error
+                job.set_failed(exc_name=type(err).__name__, exc_message=str(err))
+            else:
+                job.set_done()
+            job.store()
+        return due
 
     def mails(self, subject_part):
         """Emails created (sent or queued) under ``mock_mail_gateway`` whose subject says so."""

@@ -75,7 +75,7 @@ class TestSessionBillingStatus(StripeSessionCase):
         )
         hold_policy = self.policy(mode="minute", rate=1.0, prepayment="hold")
         held = self.book(start=self.at(0), minutes=50, policy_id=hold_policy.id)
-        self.env["bookconnect.collector"]._place_holds(held)
+        self.env["bookconnect.card.hold"]._place(held)
         self.assertEqual(
             self.seen_by(self.therapist, held, "billing_status")["billing_status"],
             f"{held.currency_id.format(50.0)} held on the card",

@@ -49,7 +49,7 @@ class TestPrepaidBalance(StripeSessionCase, MailCase):
                 "operation": "offline",
             }
         )
-        self.env["bookconnect.collector"]._send(tx)
+        tx._bookconnect_send()
         return tx
 
     def ledger_balance(self, partner=None):
@@ -133,7 +133,7 @@ class TestPrepaidBalance(StripeSessionCase, MailCase):
         session = self.book(policy_id=self.prepaid.id, start=self.at(0))
         self.external(session, "therapist", "joined", 0)
         self.external(session, "client", "joined", 0)
-        watch = self.env["bookconnect.therapy.session"]._cron_watch_prepaid
+        watch = self.env["bookconnect.prepaid.balance"]._cron_watch_prepaid
         with freeze_time(self.at(10)):
             watch()
         self.assertFalse(session.balance_warned)
@@ -235,11 +235,10 @@ class TestPrepaidBalance(StripeSessionCase, MailCase):
     def test_unused_balance_is_refunded_through_the_provider(self):
         self.topup(self.pack20)
         self.held(10).action_end_session()  # 6.50 used
-        collector = self.env["bookconnect.collector"]
         with self.assertRaisesRegex(UserError, "At most"):
-            collector._refund_balance(self.client, self.company, 50.0)
+            self.env["bookconnect.prepaid.balance"]._refund(self.client, self.company, 50.0)
         with self.mock_mail_gateway():
-            refunds = collector._refund_balance(self.client, self.company)
+            refunds = self.env["bookconnect.prepaid.balance"]._refund(self.client, self.company)
         [told] = self.mails("prepaid balance was refunded")
         self.assertEqual(told.recipient_ids, self.client)
         self.assertIn("$\xa013.50", told.body_html)
@@ -250,7 +249,7 @@ class TestPrepaidBalance(StripeSessionCase, MailCase):
         self.assertEqual(self.balance(), 0.0)
         self.assertEqual(self.ledger_balance(), 0.0)
         with self.assertRaisesRegex(UserError, "no prepaid balance"):
-            collector._refund_balance(self.client, self.company)
+            self.env["bookconnect.prepaid.balance"]._refund(self.client, self.company)
 
     def test_per_channel_rates_and_labels(self):
         self.topup(self.pack20)
@@ -294,9 +293,7 @@ class TestPrepaidBalance(StripeSessionCase, MailCase):
             lambda: self.topup(self.pack10),
             lambda: self.held(33).action_end_session(),
             lambda: self.held(3, channel="chat").action_end_session(),
-            lambda: self.env["bookconnect.collector"]._refund_balance(
-                self.client, self.company, 1.0
-            ),
+            lambda: self.env["bookconnect.prepaid.balance"]._refund(self.client, self.company, 1.0),
             lambda: self.topup(self.pack20),
         ]
         for step in steps:

@@ -171,7 +171,7 @@ class TestCancellationAndNoShow(StripeSessionCase, MailCase):
         )
         session = self.booked(policy_id=policy.id)
         with freeze_time(self.at(-30 * 60)):
-            self.env["bookconnect.collector"]._cron_place_holds()
+            self.env["bookconnect.card.hold"]._cron_place_holds()
         hold = session._active_hold()
         self.assertEqual(hold.state, "authorized")
         with freeze_time(self.at(-60)):

@@ -49,7 +49,7 @@ class ClientMoneyCase(StripeSessionCase, MailCase):
 
     def place_hold(self, session, when):
         with freeze_time(when), self.mock_mail_gateway():
-            self.env["bookconnect.collector"]._cron_place_holds()
+            self.env["bookconnect.card.hold"]._cron_place_holds()
         return session._active_hold()
 
 
@@ -214,7 +214,7 @@ class TestHoldsRefundsAndTopupsTheClientIsTold(ClientMoneyCase):
             }
         )
         with self.mock_mail_gateway():
-            self.env["bookconnect.collector"]._send(tx)
+            tx._bookconnect_send()
         [mail] = self.to_client()
         self.assertIn("top-up of $\xa010.00 received", mail.subject)
         self.assertIn("bonus of $\xa01.00", mail.body_html)

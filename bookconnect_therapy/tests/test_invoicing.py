@@ -8,6 +8,8 @@ from odoo.tests import tagged
 from odoo.tools import mute_logger
 
 from odoo.addons.mail.tests.common import MailCase
+from odoo.addons.queue_job.job import identity_exact
+from odoo.addons.queue_job.tests.common import trap_jobs
 
 from .common import SessionCase, StripeSessionCase
 
@@ -157,8 +159,10 @@ class TestSweepQueuesPayments(StripeSessionCase):
         sessions = self.env["bookconnect.therapy.session"]
         for client in clients:
             sessions |= self.held(20, client=client)
-        with freeze_time(self.at(40)):
-            self.env["bookconnect.therapy.session"]._cron_sweep()
+        # The sweep as the cron runs it: its payments are jobs, run once it committed.
+        sweep = self.env["bookconnect.therapy.session"].with_context(queue_job__no_delay=False)
+        with trap_jobs() as jobs, freeze_time(self.at(40)):
+            sweep._cron_sweep()
         txs = sessions.transaction_ids
         self.assertEqual(len(txs), 2, "one charge per client, created in one go")
         self.assertEqual(set(txs.mapped("state")), {"draft"})
@@ -167,8 +171,15 @@ class TestSweepQueuesPayments(StripeSessionCase):
         self.assertEqual(
             sorted(txs.mapped("reference")), sorted(sessions.invoice_id.mapped("name"))
         )
+        jobs.assert_jobs_count(2)
+        for tx in txs:
+            jobs.assert_enqueued_job(
+                tx._bookconnect_send_job,
+                args=("payment", None),
+                properties={"channel": "root.stripe", "identity_key": identity_exact},
+            )
         with freeze_time(self.at(40)):
-            self.env["bookconnect.collector"]._cron_retry()
+            jobs.perform_enqueued_jobs()
         self.assertEqual(set(txs.mapped("state")), {"done"})
         self.assertEqual(len(self.calls("payment_intents")), 2)
         txs._post_process()  # what Odoo's job does for each completed payment

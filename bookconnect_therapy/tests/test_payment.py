@@ -4,7 +4,6 @@ import requests
 from freezegun import freeze_time
 
 from odoo import Command
-from odoo.exceptions import ValidationError
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
@@ -125,7 +124,7 @@ class TestCharge(StripeSessionCase, MailCase):
         self.assertEqual(session.invoice_id.payment_state, "not_paid")
         self.assertTrue(self.mails("pay invoice"))
 
-    @mute_logger("odoo.addons.bookconnect_therapy.models.bookconnect_collector")
+    @mute_logger("odoo.addons.bookconnect_therapy.models.bookconnect_payment_engine")
     def test_timeout_is_retried_with_the_same_idempotency_key_and_charges_once(self):
         self.stripe_answers["payment_intents"] = [requests.exceptions.ReadTimeout("read timed out")]
         session = self.held(35)
@@ -133,18 +132,21 @@ class TestCharge(StripeSessionCase, MailCase):
             session.action_end_session()
         tx = session.transaction_ids
         self.assertEqual(tx.state, "draft")
-        self.assertEqual(tx.bookconnect_attempts, 1)
-        self.assertEqual(tx.bookconnect_retry_at, self.at(65))
+        job = self.payment_jobs()
+        self.assertEqual(len(job), 1, "the next attempt is a payment job")
+        self.assertEqual((job.eta, job.channel), (self.at(65), "root.stripe"))
         self.assertEqual(session.invoice_id.payment_state, "not_paid")
         # a sweep or a second end changes nothing: the invoice is already being paid
         session._end_sessions()
         self.env["bookconnect.collector"]._collect(session.invoice_id)
         self.assertEqual(len(self.calls("payment_intents")), 1)
+        self.assertEqual(self.payment_jobs(), job, "queued once")
         with freeze_time(self.at(64)):
-            self.env["bookconnect.collector"]._cron_retry()
+            self.run_payment_jobs()
         self.assertEqual(len(self.calls("payment_intents")), 1, "not due yet")
         with freeze_time(self.at(66)):
-            self.env["bookconnect.collector"]._cron_retry()
+            self.run_payment_jobs()
+        self.assertEqual(job.state, "done")
         first, second = self.calls("payment_intents")
         self.assertEqual(first["idempotency_key"], second["idempotency_key"])
         self.assertEqual(session.transaction_ids, tx, "the same transaction, not a second one")
@@ -155,7 +157,7 @@ class TestCharge(StripeSessionCase, MailCase):
         self.assertEqual(session.state, "paid")
         self.assertEqual(len(tx.payment_id), 1)
 
-    @mute_logger("odoo.addons.bookconnect_therapy.models.bookconnect_collector")
+    @mute_logger("odoo.addons.bookconnect_therapy.models.bookconnect_payment_engine")
     def test_stripe_server_error_is_retried_not_treated_as_a_decline(self):
         self.stripe_answers["payment_intents"] = [
             {"error": {"type": "api_error", "message": "An unknown error occurred"}},
@@ -163,12 +165,12 @@ class TestCharge(StripeSessionCase, MailCase):
         session = self.held(35)
         session.action_end_session()
         tx = session.transaction_ids
-        self.assertEqual((tx.state, tx.bookconnect_attempts), ("draft", 1))
-        with freeze_time(tx.bookconnect_retry_at + timedelta(seconds=1)):
-            self.env["bookconnect.collector"]._cron_retry()
+        self.assertEqual((tx.state, len(self.payment_jobs())), ("draft", 1))
+        with freeze_time(self.payment_jobs().eta + timedelta(seconds=1)):
+            self.run_payment_jobs()
         self.assertEqual(tx.state, "done")
 
-    @mute_logger("odoo.addons.bookconnect_therapy.models.bookconnect_collector")
+    @mute_logger("odoo.addons.bookconnect_therapy.models.bookconnect_payment_engine")
     def test_retries_give_up_with_a_pay_link(self):
         self.stripe_answers["payment_intents"] = [requests.exceptions.ConnectionError("down")] * 10
         session = self.held(35)
@@ -176,8 +178,8 @@ class TestCharge(StripeSessionCase, MailCase):
         tx = session.transaction_ids
         with self.mock_mail_gateway():
             for _attempt in range(5):
-                with freeze_time(tx.bookconnect_retry_at + timedelta(seconds=1)):
-                    self.env["bookconnect.collector"]._cron_retry()
+                with freeze_time(self.payment_jobs().eta + timedelta(seconds=1)):
+                    self.run_payment_jobs()
                 if tx.state != "draft":
                     break
         self.assertEqual(tx.state, "error")
@@ -224,184 +226,6 @@ class TestCharge(StripeSessionCase, MailCase):
         session.action_end_session()
         self.assertFalse(self.stripe_calls)
         self.assertTrue(session.invoice_id.bookconnect_charge_deferred)
-
-
-@tagged("post_install", "-at_install", "bookconnect")
-class TestHolds(StripeSessionCase):
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.policy_hold = cls._make_policy(
-            mode="minute", rate=1.0, collection="card", prepayment="hold", hold_hours_before=24
-        )
-
-    def place(self, session, when):
-        with freeze_time(when):
-            self.env["bookconnect.collector"]._cron_place_holds()
-        return session._active_hold()
-
-    def test_hold_is_placed_in_its_window_and_captured_for_less(self):
-        session = self.book(policy_id=self.policy_hold.id, start=self.at(0), minutes=50)
-        self.assertFalse(self.place(session, self.at(-25 * 60)), "too early")
-        hold = self.place(session, self.at(-23 * 60))
-        self.assertEqual(
-            (hold.state, hold.amount, hold.bookconnect_purpose), ("authorized", 50.0, "hold")
-        )
-        self.assertEqual(self.calls("payment_intents")[0]["payload"]["capture_method"], "manual")
-        self.external(session, "therapist", "joined", 0)
-        self.external(session, "client", "joined", 0)
-        self.external(session, "client", "left", 35)
-        self.external(session, "therapist", "left", 35)
-        session.action_end_session()
-        [capture] = self.calls(f"payment_intents/{hold.provider_reference}/capture")
-        self.assertEqual(capture["payload"]["amount_to_capture"], 3500)
-        self.assertEqual(hold.state, "done")
-        self.assertEqual((hold.amount, hold.bookconnect_held_amount), (35.0, 50.0))
-        self.assertEqual(session.state, "paid")
-        self.assertEqual(hold.payment_id.amount, 35.0)
-        self.assertFalse(self.calls("payment_intents")[1:], "no second charge")
-        self.assertIn("released", session.message_ids[0].body)
-
-    def test_more_than_held_captures_the_hold_and_charges_the_difference(self):
-        session = self.book(policy_id=self.policy_hold.id, start=self.at(0), minutes=30)
-        hold = self.place(session, self.at(-60))
-        self.external(session, "therapist", "joined", 0)
-        self.external(session, "client", "joined", 0)
-        self.external(session, "client", "left", 45)
-        self.external(session, "therapist", "left", 45)
-        session.action_end_session()
-        capture = self.calls(f"payment_intents/{hold.provider_reference}/capture")
-        self.assertEqual(len(capture), 1)
-        self.assertNotIn("amount_to_capture", capture[0]["payload"])
-        charges = session.transaction_ids.filtered(lambda t: t.bookconnect_purpose == "charge")
-        self.assertEqual(charges.amount, 15.0)
-        self.assertEqual(session.state, "paid")
-        self.assertAlmostEqual(sum(session.transaction_ids.payment_id.mapped("amount")), 45.0)
-
-    def test_cancelling_in_time_voids_the_hold(self):
-        self.policy_hold.free_cancel_hours = 12
-        session = self.book(policy_id=self.policy_hold.id, start=self.at(0), minutes=50)
-        hold = self.place(session, self.at(-23 * 60))
-        with freeze_time(self.at(-23 * 60)):
-            session.with_user(self.client_user).action_client_cancel()
-        self.assertEqual(session.state, "cancelled")
-        self.assertEqual(hold.state, "cancel")
-        self.assertTrue(self.calls(f"payment_intents/{hold.provider_reference}/cancel"))
-
-    def test_holds_are_renewed_before_they_expire(self):
-        session = self.book(policy_id=self.policy_hold.id, start=self.at(0), minutes=50)
-        first = self.place(session, self.at(-23 * 60))
-        self.assertEqual(first.state, "authorized")
-        self.env.flush_all()
-        self.env.cr.execute(
-            "UPDATE payment_transaction SET create_date = %s WHERE id = %s",
-            (self.at(-23 * 60), first.id),
-        )
-        first.invalidate_recordset(["create_date"])
-        # the session moved six days later: the first hold would expire before it
-        session.write({"start": self.at(6 * 24 * 60), "stop": self.at(6 * 24 * 60 + 50)})
-        self.assertEqual(self.place(session, self.at(3 * 24 * 60)), first, "still fresh")
-        second = self.place(session, self.at(-23 * 60) + timedelta(days=6, minutes=1))
-        self.assertNotEqual(first, second)
-        self.assertEqual(first.state, "cancel")
-        self.assertEqual(second.state, "authorized")
-        # and only one active hold after running again
-        self.place(session, self.at(-23 * 60) + timedelta(days=6, minutes=2))
-        self.assertEqual(
-            len(session.transaction_ids.filtered(lambda t: t.state == "authorized")), 1
-        )
-
-    def test_holds_of_several_clients_are_placed_in_one_run(self):
-        token_b = self._make_token(self.client_b)
-        mine = self.book(policy_id=self.policy_hold.id, start=self.at(0), minutes=50)
-        theirs = self.book(
-            policy_id=self.policy_hold.id,
-            start=self.at(0),
-            minutes=50,
-            therapist=self.therapist_b,
-            client=self.client_b,
-        )
-        self.assertEqual(self.place(mine, self.at(-60)).token_id, self.token)
-        hold_b = theirs._active_hold()
-        self.assertEqual((hold_b.state, hold_b.token_id), ("authorized", token_b))
-
-    def hold_then_meet(self, minutes):
-        """A session with a card hold placed, then held for ``minutes``: (session, hold)."""
-        session = self.book(policy_id=self.policy_hold.id, start=self.at(0), minutes=50)
-        hold = self.place(session, self.at(-60))
-        for role, kind, minute in [
-            ("therapist", "joined", 0),
-            ("client", "joined", 0),
-            ("client", "left", minutes),
-            ("therapist", "left", minutes),
-        ]:
-            self.external(session, role, kind, minute)
-        return session, hold
-
-    def captured(self, hold, cents):
-        return {
-            "id": hold.provider_reference,
-            "status": "succeeded",
-            "amount": 5000,
-            "amount_received": cents,
-            "payment_method": "pm_card_visa",
-        }
-
-    @mute_logger("odoo.addons.bookconnect_therapy.models.bookconnect_collector")
-    def test_lost_answer_to_a_capture_is_looked_up_not_charged_again(self):
-        """Stripe captured the hold but its answer was lost: Odoo asks Stripe and records the
-        capture instead of charging the card a second time."""
-        session, hold = self.hold_then_meet(35)
-        intent = f"payment_intents/{hold.provider_reference}"
-        self.stripe_answers[f"{intent}/capture"] = [
-            requests.exceptions.ConnectionError("connection dropped")
-        ]
-        self.stripe_answers[intent] = [self.captured(hold, 3500)]
-        session.action_end_session()
-        self.assertEqual(len(self.calls("payment_intents")), 1, "only the hold: no new charge")
-        self.assertEqual(session.state, "paid")
-        self.assertEqual(
-            (hold.state, hold.amount, hold.bookconnect_held_amount), ("done", 35.0, 50.0)
-        )
-        self.assertEqual(hold.payment_id.amount, 35.0)
-        self.assertIn(session.invoice_id, hold.invoice_ids)
-
-    @mute_logger("odoo.addons.bookconnect_therapy.models.bookconnect_collector")
-    def test_capture_with_unknown_outcome_is_retried_and_never_charged_instead(self):
-        session, hold = self.hold_then_meet(35)
-        intent = f"payment_intents/{hold.provider_reference}"
-        down = requests.exceptions.ConnectionError("Stripe unreachable")
-        self.stripe_answers[f"{intent}/capture"] = [down]
-        self.stripe_answers[intent] = [down]
-        with freeze_time(self.at(60)):
-            session.action_end_session()
-        self.assertEqual(session.state, "invoiced")
-        self.assertEqual(session.invoice_id.payment_state, "not_paid")
-        self.assertEqual(hold.state, "authorized")
-        self.assertIn(session.invoice_id, hold.invoice_ids)
-        self.assertEqual(hold.bookconnect_retry_at, self.at(65))
-        # Nothing else charges the invoice meanwhile: the sweep, a second end, a collection.
-        session._end_sessions()
-        self.env["bookconnect.collector"]._collect(session.invoice_id)
-        self.assertEqual(len(self.calls("payment_intents")), 1, "only the hold")
-        # The retry: Stripe refuses to capture twice and, asked, says it was captured.
-        self.stripe_answers[f"{intent}/capture"] = [
-            ValidationError("Stripe: This PaymentIntent has a status of succeeded")
-        ]
-        self.stripe_answers[intent] = [self.captured(hold, 3500)]
-        with freeze_time(self.at(66)):
-            self.env["bookconnect.collector"]._cron_retry()
-        self.assertEqual(session.state, "paid")
-        self.assertEqual((hold.state, hold.amount), ("done", 35.0))
-        self.assertFalse(hold.bookconnect_retry_at)
-        self.assertEqual(len(self.calls("payment_intents")), 1, "never charged instead")
-
-    def test_no_card_no_hold_but_a_note(self):
-        self.token.active = False
-        session = self.book(policy_id=self.policy_hold.id, start=self.at(0), minutes=50)
-        self.assertFalse(self.place(session, self.at(-60)))
-        self.assertIn("no saved card", session.message_ids[0].body)
-        self.assertEqual(self.env["bookconnect.booking"]._booking_requirements(session), ["card"])
 
 
 @tagged("post_install", "-at_install", "bookconnect")

@@ -68,7 +68,7 @@ class TestEveryScreenForEveryRole(StripeSessionCase):
             "cancelled": book(start=now + timedelta(days=5)),
             "another therapist's": self.held(20, therapist=self.therapist_b, client=self.client_b),
         }
-        self.env["bookconnect.collector"]._place_holds(sessions["held on the card"])
+        self.env["bookconnect.card.hold"]._place(sessions["held on the card"])
         in_progress = sessions["in progress"].call_id
         in_progress._replay_external_events([("t1", "joined", "therapist", 0)])._mark_in_progress()
         for key in ("charged", "portal", "nothing to bill", "another therapist's"):

@@ -121,7 +121,7 @@ class TestStripeHoldReleaseWebhooks(SignedWebhookMixin, StripeSessionCase, HttpC
         super().setUp()
         self.therapy = self.book(policy_id=self.policy_hold.id, start=self.at(0), minutes=50)
         with freeze_time(self.at(-60)):
-            self.env["bookconnect.collector"]._cron_place_holds()
+            self.env["bookconnect.card.hold"]._cron_place_holds()
         self.hold = self.therapy._active_hold()
         self.assertEqual(self.hold.state, "authorized")
 
@@ -203,7 +203,7 @@ class TestStripeHoldReleaseWebhooks(SignedWebhookMixin, StripeSessionCase, HttpC
         self.assertEqual(payments.payment_type, "outbound")
 
     def test_cancelled_hold_is_not_booked_as_a_refund(self):
-        self.env["bookconnect.collector"]._void(self.hold)
+        self.env["bookconnect.card.hold"]._void(self.hold)
         self.assertEqual(self.hold.state, "cancel")
         self.assertEqual(self.post(self.refunded(("re_void", 5000))).status_code, 200)
         done, payments = self.booked_refunds()
