@@ -55,7 +55,7 @@ class BookconnectCollector(models.AbstractModel):
         txs = self.env["payment.transaction"]
         holds = {
             invoice: invoice.bookconnect_session_id._active_hold()
-            for invoice in invoices.filtered(lambda m: m.bookconnect_kind == "session")
+            for invoice in invoices._bookconnect_hold_invoices()
         }
         captured = self.env["account.move"]
         for invoice, hold in holds.items():
@@ -731,29 +731,13 @@ class BookconnectCollector(models.AbstractModel):
     # Refunds
     # ------------------------------------------------------------------
 
-    def _refund(self, invoice, amount, reason):
-        """Refund ``amount`` of a session invoice: a credit note and, for what the client paid
-        by card, a refund through the provider, reconciled together.
-
-        :return: the posted credit note.
-        :raise UserError: when the amount is not positive or exceeds what can be refunded.
-        """
+    def _refund_payments(self, credit_note):
+        """Give back what a posted credit note credits: what the client paid by card for the
+        invoice it refunds goes back through the provider; an invoice not paid yet is settled
+        by the credit note instead."""
+        invoice = credit_note.reversed_entry_id
         currency = invoice.currency_id
-        refunded = sum(
-            invoice.reversal_move_ids.filtered(lambda m: m.state == "posted").mapped("amount_total")
-        )
-        refundable = currency.round(invoice.amount_total - refunded)
-        if float_compare(amount, 0, precision_rounding=currency.rounding) <= 0:
-            raise UserError(_("The amount to refund must be positive."))
-        if float_compare(amount, refundable, precision_rounding=currency.rounding) > 0:
-            raise UserError(
-                _(
-                    "At most %(amount)s of invoice %(invoice)s can still be refunded.",
-                    amount=currency.format(refundable),
-                    invoice=invoice.name,
-                )
-            )
-        credit_note = self._make_credit_note(invoice, amount, reason)
+        amount = credit_note.amount_total
         paid_by_card = self.env["payment.transaction"].search(
             [
                 ("invoice_ids", "in", invoice.ids),
@@ -790,7 +774,6 @@ class BookconnectCollector(models.AbstractModel):
                     line.account_id.account_type == "asset_receivable" and not line.reconciled
                 )
             ).reconcile()
-        return credit_note
 
     def _notify_refunds(self, credit_notes):
         """Tell the clients what was refunded, why and where the money goes (card or credit),
@@ -801,52 +784,3 @@ class BookconnectCollector(models.AbstractModel):
             template.sudo().send_mail_batch(
                 credit_notes.ids, email_layout_xmlid="mail.mail_notification_light"
             )
-
-    def _make_credit_note(self, invoice, amount, reason):
-        currency = invoice.currency_id
-        if float_compare(amount, invoice.amount_total, precision_rounding=currency.rounding) == 0:
-            credit_note = invoice._reverse_moves(
-                default_values_list=[
-                    {
-                        "ref": reason,
-                        "invoice_date": fields.Date.context_today(self),
-                        "invoice_user_id": invoice.invoice_user_id.id,
-                        "bookconnect_session_id": invoice.bookconnect_session_id.id,
-                    }
-                ]
-            )
-        else:
-            line = invoice.invoice_line_ids[:1]
-            # The unit price that gives ``amount`` once the line's taxes are added.
-            share = amount / invoice.amount_total if invoice.amount_total else 0.0
-            credit_note = self.env["account.move"].create(
-                {
-                    "move_type": "out_refund",
-                    "partner_id": invoice.partner_id.id,
-                    "journal_id": invoice.journal_id.id,
-                    "currency_id": currency.id,
-                    "company_id": invoice.company_id.id,
-                    "invoice_date": fields.Date.context_today(self),
-                    "reversed_entry_id": invoice.id,
-                    "invoice_user_id": invoice.invoice_user_id.id,
-                    "ref": reason,
-                    "invoice_origin": invoice.invoice_origin,
-                    "bookconnect_session_id": invoice.bookconnect_session_id.id,
-                    "invoice_line_ids": [
-                        Command.create(
-                            {
-                                "product_id": line.product_id.id,
-                                "name": _("Refund: %(label)s", label=line.name),
-                                "quantity": 1,
-                                "product_uom_id": line.product_id.uom_id.id,
-                                "price_unit": currency.round(
-                                    sum(invoice.invoice_line_ids.mapped("price_subtotal")) * share
-                                ),
-                                "tax_ids": [Command.set(line.tax_ids.ids)],
-                            }
-                        )
-                    ],
-                }
-            )
-        credit_note.action_post()
-        return credit_note
