@@ -1,7 +1,7 @@
 {
     "name": "BookConnect Therapy",
     "summary": "Online therapy sessions: metered calls, invoices that post and get paid themselves",
-    "version": "18.0.1.1.0",
+    "version": "18.0.2.0.0",
     "category": "Services/Therapy",
     "license": "LGPL-3",
     "author": "BookConnect",

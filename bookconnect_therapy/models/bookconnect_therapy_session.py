@@ -440,6 +440,18 @@ class BookconnectTherapySession(models.Model):
             )._send_booking_confirmations()
         return sessions
 
+    def web_save(self, vals, specification, next_id=None):
+        """Override of web: a session saved new from the form is confirmed at once, as the
+        therapist expects (a pay-in-full session's booked price is invoiced)."""
+        sessions = self
+        if not sessions:
+            sessions = self.create(vals)
+            sessions.action_confirm()
+            vals = {}
+        return super(BookconnectTherapySession, sessions).web_save(
+            vals, specification, next_id=next_id
+        )
+
     def write(self, vals):
         if PRICING_FIELDS & set(vals) and not self.env.context.get("bookconnect_sync"):
             locked = self.filtered(lambda s: s.state in BILLED_STATES)
@@ -958,6 +970,12 @@ class BookconnectTherapySession(models.Model):
                 )
             )
         return by_company
+
+    def action_confirm(self):
+        """Confirm the sessions (see :meth:`_confirm`)."""
+        self._check_access_therapist()
+        self.sudo()._confirm()
+        return True
 
     def _confirm(self):
         """Confirm booked sessions: under a pay-in-full policy, the booked price is invoiced

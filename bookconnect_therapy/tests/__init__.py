@@ -25,3 +25,4 @@ from . import test_therapy_settings
 from . import test_back_office_tours
 from . import test_client_money
 from . import test_portal_money
+from . import test_session_charge
