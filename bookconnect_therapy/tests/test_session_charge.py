@@ -70,7 +70,8 @@ class TestSessionCharges(StripeSessionCase):
                 "stop": self.T0 + timedelta(minutes=50),
             }
         )
-        self.assertFalse(session.charge_ids | session.invoice_ids)
+        self.assertFalse(session.charge_ids)
+        self.assertFalse(session.invoice_ids)
         session.with_user(self.therapist).action_confirm()
         session.with_user(self.therapist).action_confirm()
         [booked] = session.charge_ids

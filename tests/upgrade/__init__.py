@@ -9,7 +9,7 @@ import subprocess
 import tarfile
 import io
 
-from harness import CONF, LOGS, REPO, odoo_cmd
+from harness import CONF, LOGS, REPO, VENV_PY, odoo_src
 
 HERE = os.path.dirname(__file__)
 MANIFEST = "bookconnect_therapy/__manifest__.py"
@@ -73,12 +73,15 @@ def odoo_shell(db, addons, script, log_name, timeout=900):
     LOGS.mkdir(parents=True, exist_ok=True)
     output = LOGS / f"{log_name}.json"
     output.unlink(missing_ok=True)
-    args = ["shell", "-d", db, "--no-http", "--logfile", str(LOGS / f"{log_name}.log")]
+    args = [
+        *(str(VENV_PY), str(odoo_src() / "odoo-bin"), "shell", "-c", str(CONF)),
+        *("-d", db, "--no-http", "--logfile", str(LOGS / f"{log_name}.log")),
+    ]
     if addons:
         args += ["--addons-path", addons]
     with open(os.path.join(HERE, script), encoding="utf-8") as handle:
         proc = subprocess.run(
-            odoo_cmd(*args),
+            args,
             input=handle.read(),
             capture_output=True,
             text=True,
