@@ -10,7 +10,12 @@ Policy = env["bookconnect.billing.policy"]  # noqa: F821
 Session = env["bookconnect.therapy.session"]  # noqa: F821
 group = env.ref("bookconnect_therapy.group_practice_manager")  # noqa: F821
 manager = env["res.users"].create(  # noqa: F821
-    {"name": "Upgrade Manager", "login": "upgrade_manager", "groups_id": [Command.link(group.id)]}
+    {
+        "name": "Upgrade Manager",
+        "login": "upgrade_manager",
+        "email": "manager@example.com",
+        "groups_id": [Command.link(group.id)],
+    }
 )
 therapist = manager
 clients = {

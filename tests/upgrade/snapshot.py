@@ -45,7 +45,11 @@ snapshot = {
             "fee": fee_of(s),
             "moves": moves_of(s),
             "money_lines": [
-                {k: v for k, v in line.items() if k != "currency"}
+                # The portal link without its token: reading it makes one, not saved here.
+                {
+                    **{k: v for k, v in line.items() if k != "currency"},
+                    "url": line["url"].split("?")[0],
+                }
                 for line in s._client_money_lines(tz="UTC")
             ],
         }

@@ -152,7 +152,9 @@ def migrate(cr, version):
         SQL("m.bookconnect_kind"),
         SQL("m.amount_untaxed"),
     )
-    refunds = _charges_from_moves(cr, "m.move_type = 'out_refund'", "'refund'", "-m.amount_untaxed")
+    refunds = _charges_from_moves(
+        cr, SQL("m.move_type = 'out_refund'"), SQL("'refund'"), SQL("-m.amount_untaxed")
+    )
     cr.execute(
         """
         UPDATE account_move_line l
