@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 from odoo.tests import TransactionCase, tagged
 
-from ..models.bookconnect_billing_policy import SUMMARY_FIELDS
+from ..models.bookconnect_policy_terms import SUMMARY_FIELDS
 
 # Options that do not vary below; each still has a value to find when it applies.
 FIXED = {
@@ -233,12 +233,12 @@ class TestPolicySummaryCombinations(TransactionCase):
                 )
 
     def test_every_combination_names_what_applies_and_nothing_else(self):
-        Policy = self.env["bookconnect.billing.policy"].with_context(lang="en_US")
+        Terms = self.env["bookconnect.policy.terms"].with_context(lang="en_US")
         markers = marker_texts()
         options_seen = set()
         count = 0
         for options in every_combination():
-            sentences = Policy._client_summary_sentences(SimpleNamespace(**options), fake_money)
+            sentences = Terms._sentences(SimpleNamespace(**options), fake_money)
             for sentence in sentences:
                 # Whole sentences: nothing glued together, nothing upper-cased afterwards.
                 if sentence[:1].islower() or not sentence.endswith("."):
