@@ -59,6 +59,8 @@ def test_upgrade_keeps_every_amount_state_and_link(tmp_path):
     assert [c[0] for c in charges["UPG-UPFRONT-SHORTER"]] == ["booked", "refund"]
     assert [c[:2] for c in charges["UPG-REFUNDED"]] == [["usage", "paid"], ["refund", "invoiced"]]
     assert [c[:2] for c in charges["UPG-UNPAID"]] == [["usage", "invoiced"]]
+    assert [c[:3] for c in charges["UPG-CORRECTED"]] == [["usage", "invoiced", 25.0]]
+    assert after["sessions"]["UPG-CORRECTED"]["correction"][0] == 25
     assert [c[:2] for c in charges["UPG-BALANCE"]] == [["usage", "paid"]]
     assert charges["UPG-HOLD"] == []
     assert all(c[4] for name in ("UPG-REFUNDED", "UPG-BALANCE") for c in charges[name])

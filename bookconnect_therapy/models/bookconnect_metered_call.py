@@ -42,6 +42,9 @@ class BookconnectMeteredCall(models.Model):
     client_joined = fields.Boolean(compute="_compute_measure", store=True)
     first_joined_at = fields.Datetime(compute="_compute_measure", store=True)
     last_activity_at = fields.Datetime(compute="_compute_measure", store=True)
+    corrected_minutes = fields.Integer(readonly=True, copy=False)
+    correction_reason = fields.Char(readonly=True, copy=False)
+    corrected_by_id = fields.Many2one("res.users", readonly=True, copy=False)
 
     _sql_constraints = [
         ("session_unique", "UNIQUE(session_id)", "A session has one metered call."),
@@ -217,6 +220,30 @@ class BookconnectMeteredCall(models.Model):
         self._rebuild_external_segments()
         _logger.info("call %s: external %s %s at %s", self.id, role, kind, at)
         return True
+
+    def _correct(self, minutes, reason):
+        """Record the current user's correction of the measured time, and why: the time billed
+        from now on (see the session's pricing).
+
+        :return: the minutes counted before (the previous correction, else the measurement).
+        :raise ValidationError: for negative minutes or without a reason.
+        """
+        self.ensure_one()
+        if minutes < 0:
+            raise ValidationError(_("Corrected minutes cannot be negative."))
+        if not (reason or "").strip():
+            raise ValidationError(_("Say why the measured time is corrected."))
+        before = (
+            self.corrected_minutes if self.corrected_by_id else round(self.billable_seconds / 60, 1)
+        )
+        self.write(
+            {
+                "corrected_minutes": minutes,
+                "correction_reason": reason.strip(),
+                "corrected_by_id": self.env.user.id,
+            }
+        )
+        return before
 
     def _summary(self):
         self.ensure_one()

@@ -140,10 +140,10 @@ class BookconnectTherapySession(models.Model):
         compute="_compute_measured_minutes", digits=(16, 1), string="Measured (min)"
     )
     corrected_minutes = fields.Integer(
-        "Corrected minutes", readonly=True, copy=False, tracking=True
+        "Corrected minutes", related="call_id.corrected_minutes", store=True, tracking=True
     )
-    correction_reason = fields.Char(readonly=True, copy=False)
-    corrected_by_id = fields.Many2one("res.users", readonly=True, copy=False)
+    correction_reason = fields.Char(related="call_id.correction_reason", store=True)
+    corrected_by_id = fields.Many2one(related="call_id.corrected_by_id", store=True)
     billable_minutes = fields.Integer(readonly=True, copy=False)
     quantity = fields.Float(readonly=True, copy=False, digits="Product Unit of Measure")
     unit_price = fields.Monetary(readonly=True, copy=False)
@@ -854,11 +854,7 @@ class BookconnectTherapySession(models.Model):
                     minutes=session.billable_minutes,
                 ),
             )
-        # Invoiced before the invoices are collected: a payment taken at once marks it paid.
-        billable.with_context(bookconnect_sync=True).write({"state": "invoiced"})
-        self.env["bookconnect.session.charge"].create(
-            [session._prepare_usage_charge() for session in billable]
-        )._create_invoices()
+        billable._invoice_usage()
         upfront._settle_upfront()
         return sessions
 
@@ -1172,12 +1168,9 @@ class BookconnectTherapySession(models.Model):
         )
 
     def _set_correction(self, minutes, reason):
-        """Record a therapist's correction of the measured time, with who and why."""
+        """Record a therapist's correction of the measured time, with who and why, and price
+        an ended session again: billed if it now costs something."""
         self._check_access_therapist()
-        if minutes < 0:
-            raise ValidationError(_("Corrected minutes cannot be negative."))
-        if not (reason or "").strip():
-            raise ValidationError(_("Say why the measured time is corrected."))
         for session in self:
             if session.state in BILLED_STATES:
                 raise UserError(
@@ -1186,20 +1179,9 @@ class BookconnectTherapySession(models.Model):
                         name=session.name,
                     )
                 )
-            before = (
-                session.corrected_minutes
-                if session.corrected_by_id
-                else round(session.measured_seconds / 60, 1)
-            )
-            session.sudo().with_context(bookconnect_sync=True).write(
-                {
-                    "corrected_minutes": minutes,
-                    "correction_reason": reason.strip(),
-                    "corrected_by_id": self.env.user.id,
-                }
-            )
+            before = session.call_id.sudo()._correct(minutes, reason)
             if session.state == "done":
-                session.sudo().write(session._compute_billing()[session])
+                session.sudo()._reprice()
             session.message_post(
                 body=_(
                     "%(user)s corrected the measured time from %(before)s to %(after)s min: "
@@ -1211,6 +1193,23 @@ class BookconnectTherapySession(models.Model):
                 ),
                 author_id=self.env.user.partner_id.id,
             )
+
+    def _reprice(self):
+        """Price ended sessions again (after a correction) and bill the ones that now cost
+        something, through their usage charge."""
+        for session in self:
+            session.with_context(bookconnect_sync=True).write(session._compute_billing()[session])
+        self.filtered(
+            lambda s: s.amount > 0 and not s.charge_ids.filtered(lambda c: c.kind == "usage")
+        )._invoice_usage()
+
+    def _invoice_usage(self):
+        """Invoice priced sessions their measured price, through their usage charge."""
+        # Invoiced before the invoices are collected: a payment taken at once marks it paid.
+        self.with_context(bookconnect_sync=True).write({"state": "invoiced"})
+        self.env["bookconnect.session.charge"].create(
+            [session._prepare_usage_charge() for session in self]
+        )._create_invoices()
 
     # ------------------------------------------------------------------
     # Fees: late cancellations and no-shows

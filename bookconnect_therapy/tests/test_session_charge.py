@@ -157,3 +157,15 @@ class TestSessionCharges(StripeSessionCase):
             session.with_user(self.therapist).action_client_cancel()
         self.assertEqual(session.state, "scheduled")
         self.assertFalse(session.charge_ids)
+
+    def test_correcting_a_session_ended_with_nothing_to_bill_bills_it(self):
+        session = self.book(policy_id=self.policy_card.id)
+        session.action_end_session()
+        self.assertEqual((session.state, session.charge_ids.ids), ("done", []))
+        session.with_user(self.therapist)._set_correction(30, "Held by phone")
+        self.assertEqual(session.call_id.corrected_by_id, self.therapist)
+        self.assertEqual(session.corrected_minutes, 30)
+        self.assertEqual(session.charge_ids.kind, "usage")
+        self.assertGreater(session.amount, 0)
+        self.assertAlmostEqual(session.invoice_id.amount_total, session.amount)
+        self.assertIn(session.state, ("invoiced", "paid"))

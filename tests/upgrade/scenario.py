@@ -136,6 +136,10 @@ refunded = held(book("UPG-REFUNDED", clients["card"], portal, now - timedelta(ho
 pay(refunded.invoice_id)
 refunded.with_user(manager)._refund(10.0, "Audio trouble")
 unpaid = held(book("UPG-UNPAID", clients["card"], portal, now - timedelta(hours=7)), 20)
+# The therapist corrected the measured time before the end.
+corrected = book("UPG-CORRECTED", clients["card"], portal, now - timedelta(hours=11))
+corrected.with_user(manager)._set_correction(25, "Continued by phone")
+held(corrected, 20)
 # A prepaid balance: two top-ups and a session drawn from it.
 top_up(clients["balance"], 100.0)
 held(book("UPG-BALANCE", clients["balance"], balance, now - timedelta(hours=9)), 35)

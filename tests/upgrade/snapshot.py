@@ -43,6 +43,7 @@ snapshot = {
             "invoice": s.invoice_id.name or False,
             "billing_status": s.billing_status,
             "fee": fee_of(s),
+            "correction": [s.corrected_minutes, s.correction_reason, s.corrected_by_id.login],
             "moves": moves_of(s),
             "money_lines": [
                 # The portal link without its token: reading it makes one, not saved here.
