@@ -6,8 +6,7 @@ from odoo.tools import format_date
 
 from ..core import is_no_show
 from .bookconnect_session_charge import FEE_KINDS
-
-OPEN_STATES = ("scheduled", "in_progress")
+from .bookconnect_therapy_session import OPEN_STATES
 
 
 class BookconnectFeeManager(models.AbstractModel):
