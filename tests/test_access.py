@@ -1,90 +1,34 @@
 """The access matrix over the wire: what each role reads and writes through JSON-RPC (as the
 web client and integrations do) and which portal pages it opens over HTTP, on a real server.
 
-The same roles and record types as the ORM matrix of the addon's tests
-(``bookconnect_therapy/tests/test_access_matrix.py``): therapist A (the session's), therapist
+The same table as the ORM matrix of the addon's tests
+(``bookconnect_therapy/tests/access_table.py``): therapist A (the session's), therapist
 B, the practice manager, an accountant, portal client X (the session's), portal client Y and a
 public visitor; session, call, segment, billing policy, invoice, payment transaction, saved
 card. Plus: accountants see invoices but no clinical detail, and the calendar event of a session
 is private to its therapist.
 """
 
+import importlib.util
 import secrets
+from pathlib import Path
 
 import pytest
 from conftest import ACCOUNTANT, MANAGER
 from harness import RpcError, record_reliability
 
-R, W = "read", "write"
-READS = {
-    "session": ["name", "start", "amount"],
-    "call": ["billable_seconds"],
-    "segment": ["start", "end"],
-    "policy": ["name", "rate"],
-    "invoice": ["name", "amount_total"],
-    "transaction": ["reference", "amount"],
-    "saved card": ["payment_details"],
-}
-# Harmless values: what an allowed write changes does not matter to the other tests.
-WRITES = {
-    "session": {"note": "<p>Clinical: discussed sleep</p>"},
-    "call": {"session_id": None},  # its own session, filled in below
-    "segment": {"role": "therapist"},
-    "policy": {"sequence": 10},
-    "invoice": {"ref": "x"},
-    "transaction": {"state_message": "x"},
-    "saved card": {"payment_details": "4242"},
-}
-# role -> record type -> (can read, can write); the same table as the ORM matrix.
-MATRIX = {
-    "therapist A": {
-        "session": (1, 1),
-        "call": (1, 0),
-        "segment": (1, 0),
-        "policy": (1, 0),
-        "invoice": (0, 0),
-        "transaction": (0, 0),
-        "saved card": (0, 0),
-    },
-    "therapist B": {
-        "session": (0, 0),
-        "call": (0, 0),
-        "segment": (0, 0),
-        "policy": (1, 0),
-        "invoice": (0, 0),
-        "transaction": (0, 0),
-        "saved card": (0, 0),
-    },
-    "practice manager": {
-        "session": (1, 1),
-        "call": (1, 0),
-        "segment": (1, 0),
-        "policy": (1, 1),
-        "invoice": (0, 0),
-        "transaction": (0, 0),
-        "saved card": (0, 0),
-    },
-    "accountant": {
-        "session": (0, 0),
-        "call": (0, 0),
-        "segment": (0, 0),
-        "policy": (1, 0),
-        "invoice": (1, 1),
-        "transaction": (1, 1),
-        "saved card": (1, 0),
-    },
-    "portal client X": {
-        "session": (1, 0),
-        "call": (0, 0),
-        "segment": (0, 0),
-        "policy": (0, 0),
-        "invoice": (1, 0),
-        "transaction": (0, 0),
-        "saved card": (1, 0),
-    },
-    "portal client Y": dict.fromkeys(READS, (0, 0)),
-    "public visitor": dict.fromkeys(READS, (0, 0)),
-}
+
+def _load_access_table():
+    """The addon's access table, loaded by its path: the addon package needs Odoo."""
+    path = Path(__file__).parents[1] / "bookconnect_therapy" / "tests" / "access_table.py"
+    spec = importlib.util.spec_from_file_location("bookconnect_access_table", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_table = _load_access_table()
+R, W, READS, MATRIX, writes_for = _table.R, _table.W, _table.READS, _table.MATRIX, _table.writes_for
 LOGINS = {
     "therapist A": ("therapist", "therapist"),
     "therapist B": ("therapist2", "therapist2"),
@@ -172,9 +116,7 @@ def test_matrix_over_json_rpc(rpc, records):
                 bool(read),
                 allowed(rpc[role], model, "read", [record_id], READS[kind]),
             )
-            values = dict(WRITES[kind])
-            if "session_id" in values:
-                values["session_id"] = records["session"][1]
+            values = writes_for(kind, records["session"][1])
             checks.expect(
                 f"{role} {W} {kind}",
                 bool(write),

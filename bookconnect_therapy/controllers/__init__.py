@@ -3,3 +3,4 @@ from . import videocall
 from . import stripe
 from . import balance
 from . import portal
+from . import booking

@@ -1,7 +1,6 @@
 import hashlib
 import hmac
 import json
-import logging
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -9,15 +8,11 @@ from odoo import http
 from odoo.exceptions import UserError, ValidationError
 from odoo.http import request
 
-_logger = logging.getLogger(__name__)
-
 SIGNATURE_HEADER = "X-BookConnect-Signature"
 MAX_BODY_BYTES = 4096
 MAX_AGE_SECONDS = 300
 EVENT_KINDS = ("joined", "left")
 PARTICIPANTS = ("therapist", "client")
-# Events this far outside the booked slot are not about this session.
-SLOT_MARGIN = timedelta(hours=12)
 
 
 class BadRequest(Exception):
@@ -139,18 +134,12 @@ class CallEventsController(http.Controller):
             raise BadRequest(401, "call events are refused: no call-events secret is configured")
         verify_signature(secret, httprequest.headers.get(SIGNATURE_HEADER), body)
         event_id, kind, participant, at = parse_event(body)
-        if session_sudo.state not in ("scheduled", "in_progress"):
-            raise BadRequest(409, f"the session is {session_sudo.state}: no more events")
-        if not session_sudo.start - SLOT_MARGIN <= at <= session_sudo.stop + SLOT_MARGIN:
-            raise BadRequest(400, '"at" is far outside the booked time of the session')
         try:
-            session_sudo.call_id._check_event_time(at)
+            recorded = session_sudo.call_id._record_external_event(event_id, kind, participant, at)
         except ValidationError as exc:
             raise BadRequest(400, str(exc)) from exc
-        if kind == "joined" and participant == "client":
-            try:
-                session_sudo._check_can_start()
-            except UserError as exc:
-                raise BadRequest(409, str(exc)) from exc
-        recorded = session_sudo.call_id._record_external_event(event_id, kind, participant, at)
+        except UserError as exc:
+            # Over, or not to be started yet: the request is fine, the session refuses it.
+            raise BadRequest(409, str(exc)) from exc
+        session_sudo.call_id._started_sessions()._mark_in_progress()
         return 200, {"status": "recorded" if recorded else "duplicate", "id": event_id}

@@ -1,12 +1,10 @@
 from collections import OrderedDict
-from datetime import datetime, timedelta
 
 import pytz
-from werkzeug.exceptions import NotFound
 from werkzeug.urls import url_encode
 
 from odoo import _, fields, http
-from odoo.exceptions import AccessError, MissingError, UserError, ValidationError
+from odoo.exceptions import AccessError, MissingError, UserError
 from odoo.http import request
 from odoo.tools import format_amount, format_datetime
 
@@ -14,10 +12,9 @@ from odoo.addons.payment.controllers.portal import PaymentPortal
 from odoo.addons.portal.controllers.portal import CustomerPortal
 from odoo.addons.portal.controllers.portal import pager as portal_pager
 
-from ..models.bookconnect_booking import UNAVAILABLE_REASONS, SlotTaken
+from ..models.bookconnect_therapy_session import OPEN_STATES
 
 SESSION_MODEL = "bookconnect.therapy.session"
-OPEN_STATES = ("scheduled", "in_progress")
 STATE_BADGES = {
     "scheduled": "text-bg-info",
     "in_progress": "text-bg-primary",
@@ -39,7 +36,7 @@ CARD_RETURN_KEY = "bookconnect_card_return"
 
 
 class TherapyPortal(CustomerPortal):
-    """The client's side: My sessions (list, detail, join, pay, cancel) and online booking."""
+    """The client's side: My sessions (list, detail, join, pay, cancel)."""
 
     # ------------------------------------------------------------------
     # Helpers
@@ -83,37 +80,10 @@ class TherapyPortal(CustomerPortal):
         # own portal must see the sessions they attend as a client, not those they run.
         return [("partner_id", "=", request.env.user.partner_id.id)]
 
-    def _bookconnect_invoice(self, session_sudo):
-        """The posted customer invoice of a session (its own, else its latest), or empty."""
-        invoices = (session_sudo.invoice_id | session_sudo.invoice_ids).filtered(
-            lambda move: move.state == "posted" and move.move_type == "out_invoice"
-        )
-        if session_sudo.invoice_id in invoices:
-            return session_sudo.invoice_id
-        return invoices.sorted("id")[-1:] if invoices else invoices
-
     def _bookconnect_is_client(self, session_sudo):
         """Whether the signed-in user is the session's client (not merely a token holder)."""
         user = request.env.user
         return not user._is_public() and session_sudo.partner_id == user.partner_id
-
-    def _bookconnect_join_state(self, session_sudo):
-        """``{"url", "open", "opens_at", "over"}``: the call opens some minutes before the
-        start and stays open until the end (or while the call is still running)."""
-        before = timedelta(minutes=session_sudo.company_id.bookconnect_join_before_minutes)
-        opens_at = session_sudo.start - before
-        now = fields.Datetime.now()
-        is_open = (
-            session_sudo.state in OPEN_STATES
-            and now >= opens_at
-            and (now <= session_sudo.stop or session_sudo.state == "in_progress")
-        )
-        return {
-            "url": session_sudo.videocall_url,
-            "open": is_open and bool(session_sudo.videocall_url),
-            "opens_at": opens_at,
-            "over": session_sudo.state not in OPEN_STATES or now > session_sudo.stop,
-        }
 
     def _bookconnect_policy_summary(self, policy):
         """The policy in plain words, in the visitor's language."""
@@ -246,11 +216,11 @@ class TherapyPortal(CustomerPortal):
                 "page_name": "bookconnect_session",
                 "default_url": "/my/sessions",
                 "sessions": sessions_sudo,
-                "invoices": {s.id: self._bookconnect_invoice(s) for s in sessions_sudo},
+                "invoices": {s.id: s._portal_invoice() for s in sessions_sudo},
                 "fees": {s.id: self._bookconnect_fee_line(s, values["tz"]) for s in sessions_sudo},
                 "shortfalls": self._bookconnect_shortfalls(request.env.user.partner_id),
                 "next_session": next_session.sudo(),
-                "next_join": next_session and self._bookconnect_join_state(next_session.sudo()),
+                "next_join": next_session and next_session.sudo()._join_state(),
                 "pager": pager,
                 "searchbar_sortings": sortings,
                 "sortby": sortby,
@@ -269,11 +239,11 @@ class TherapyPortal(CustomerPortal):
 
     def _bookconnect_session_page_values(self, session_sudo, access_token, **kwargs):
         is_client = self._bookconnect_is_client(session_sudo)
-        invoice = self._bookconnect_invoice(session_sudo)
+        invoice = session_sudo._portal_invoice()
         now = fields.Datetime.now()
         upcoming = session_sudo.state == "scheduled" and session_sudo.stop > now
         display = self._bookconnect_display_values()
-        join = self._bookconnect_join_state(session_sudo)
+        join = session_sudo._join_state()
         shortfall = (
             dict(self._bookconnect_shortfalls(session_sudo.partner_id)).get(session_sudo)
             if is_client and upcoming
@@ -288,7 +258,11 @@ class TherapyPortal(CustomerPortal):
             "session_invoice": invoice,
             "invoice_url": invoice.get_portal_url() if invoice else False,
             "invoice_to_pay": bool(invoice) and invoice._has_to_be_paid(),
-            "requirements": session_sudo._booking_requirements() if is_client and upcoming else [],
+            "requirements": (
+                request.env["bookconnect.booking"]._booking_requirements(session_sudo)
+                if is_client and upcoming
+                else []
+            ),
             "policy_summary": self._bookconnect_policy_summary(session_sudo.policy_id),
             "can_cancel": is_client and session_sudo.state == "scheduled",
             "cancel_terms": (
@@ -392,191 +366,6 @@ class TherapyPortal(CustomerPortal):
             return self._bookconnect_not_found()
         request.session[CARD_RETURN_KEY] = session.sudo().access_url
         return request.redirect("/my/payment_method")
-
-    # ------------------------------------------------------------------
-    # Booking
-    # ------------------------------------------------------------------
-
-    def _bookconnect_booking_values(self, therapist=None):
-        values = self._prepare_portal_layout_values()
-        values.update(self._bookconnect_display_values())
-        values.update(
-            {
-                "page_name": "bookconnect_booking",
-                "therapist": therapist,
-                "slug": request.env["ir.http"]._slug,
-                "is_public": request.env.user._is_public(),
-                "confirm_url": lambda therapist, start: (
-                    f"/book/{request.env['ir.http']._slug(therapist)}/confirm?"
-                    + url_encode({"start": fields.Datetime.to_string(start)})
-                ),
-            }
-        )
-        return values
-
-    def _bookconnect_parse_start(self, value):
-        """A slot start from a form (``YYYY-MM-DD HH:MM:SS`` or ISO, naive UTC), or None."""
-        try:
-            start = datetime.fromisoformat((value or "").strip())
-        except ValueError:
-            return None
-        return start if start.tzinfo is None else None
-
-    @http.route(["/book"], type="http", auth="public", website=True)
-    def book_therapists(self, **kw):
-        Booking = request.env["bookconnect.booking"]
-        therapists = Booking._bookable_therapists()
-        values = self._bookconnect_booking_values()
-        values.update(
-            {
-                "therapists": therapists,
-                "first_slots": {t.id: next(iter(Booking._free_slots(t)), None) for t in therapists},
-            }
-        )
-        return request.render("bookconnect_therapy.booking_therapists", values)
-
-    @http.route(["/book/<string:therapist_slug>"], type="http", auth="public", website=True)
-    def book_slots(self, therapist_slug, **kw):
-        Booking = request.env["bookconnect.booking"]
-        therapist = Booking._therapist_from_slug(therapist_slug)
-        if not therapist:
-            raise NotFound()
-        values = self._bookconnect_booking_values(therapist)
-        fmt = values["fmt"]
-        days = OrderedDict()
-        for start, stop in Booking._free_slots(therapist):
-            days.setdefault(fmt(start, "EEEE d MMMM"), []).append((start, stop))
-        partner = request.env.user.partner_id
-        preview = self._bookconnect_preview_session(therapist, partner)
-        reason = "taken" if kw.get("taken") else kw.get("unavailable")
-        values.update(
-            {
-                "days": days,
-                "unavailable": reason if reason in UNAVAILABLE_REASONS else False,
-                "unavailable_text": (
-                    Booking._slot_unavailable_message(therapist, reason)
-                    if reason in UNAVAILABLE_REASONS
-                    else False
-                ),
-                "policy_summary": self._bookconnect_policy_summary(preview.policy_id),
-            }
-        )
-        return request.render("bookconnect_therapy.booking_slots", values)
-
-    def _bookconnect_preview_session(self, therapist, partner, start=None):
-        """An unsaved session showing the policy, price and duration a booking would get."""
-        company = therapist.company_id
-        start = start or fields.Datetime.now().replace(microsecond=0)
-        return (
-            request.env[SESSION_MODEL]
-            .sudo()
-            .new(
-                {
-                    "therapist_id": therapist.id,
-                    "partner_id": partner.id if not request.env.user._is_public() else False,
-                    "company_id": company.id,
-                    "start": start,
-                    "stop": start + timedelta(minutes=company.bookconnect_booking_slot_minutes),
-                    "state": "scheduled",
-                }
-            )
-        )
-
-    @http.route(
-        ["/book/<string:therapist_slug>/confirm"],
-        type="http",
-        auth="public",
-        website=True,
-        methods=["GET", "POST"],
-    )
-    def book_confirm(self, therapist_slug, start=None, **post):
-        Booking = request.env["bookconnect.booking"]
-        therapist = Booking._therapist_from_slug(therapist_slug)
-        if not therapist:
-            raise NotFound()
-        slots_url = f"/book/{request.env['ir.http']._slug(therapist)}"
-
-        def unavailable(reason):
-            query = "taken=1" if reason == "taken" else url_encode({"unavailable": reason})
-            return request.redirect(f"{slots_url}?{query}")
-
-        start_dt = self._bookconnect_parse_start(start)
-        if not start_dt:
-            return unavailable("not_offered")
-        is_public = request.env.user._is_public()
-        new_clients = therapist.company_id.bookconnect_booking_new_clients
-        error = None
-        if request.httprequest.method == "POST":
-            if is_public and not new_clients:
-                raise NotFound()
-            try:
-                with request.env.cr.savepoint():
-                    if is_public:
-                        user = Booking._signup_client(
-                            post.get("name"),
-                            post.get("email"),
-                            post.get("password"),
-                            tz=request.cookies.get("tz"),
-                        )
-                    else:
-                        user = request.env.user
-                    session_sudo = Booking._book(therapist, user.partner_id, start_dt)
-            except SlotTaken as exc:
-                return unavailable(exc.reason)
-            except (UserError, ValidationError) as exc:
-                error = exc.args[0] if exc.args else str(exc)
-            else:
-                if is_public:
-                    # authenticate() looks the new account up in a cursor of its own.
-                    request.env.cr.commit()
-                    request.session.authenticate(
-                        request.db,
-                        {"login": user.login, "password": post.get("password"), "type": "password"},
-                    )
-                return request.redirect(f"{session_sudo.access_url}?booked=1")
-        reason = Booking._slot_unavailable_reason(therapist, start_dt)
-        if reason:
-            return unavailable(reason)
-        preview = self._bookconnect_preview_session(
-            therapist, request.env.user.partner_id, start_dt
-        )
-        policy = preview.policy_id
-        values = self._bookconnect_booking_values(therapist)
-        now = fields.Datetime.now()
-        shortfall = (
-            dict(self._bookconnect_shortfalls(request.env.user.partner_id, preview)).get(preview)
-            if policy
-            else None
-        )
-        values.update(
-            {
-                "start": start_dt,
-                "stop": preview.stop,
-                "duration": preview.duration,
-                "preview": preview,
-                "price_text": (
-                    format_amount(request.env, preview.estimated_amount, preview.currency_id)
-                    if policy
-                    else False
-                ),
-                "cancel_terms": (
-                    preview._cancellation_terms(
-                        now, booked_at=now, tz=values["tz"], before_booking=True
-                    )
-                    if policy
-                    else False
-                ),
-                "shortfall": shortfall,
-                "policy_summary": self._bookconnect_policy_summary(policy),
-                "new_clients": new_clients,
-                "error": error,
-                "form": post,
-                "login_url": "/web/login?"
-                + url_encode({"redirect": f"{slots_url}/confirm?{url_encode({'start': start})}"}),
-                "slots_url": slots_url,
-            }
-        )
-        return request.render("bookconnect_therapy.booking_confirm", values)
 
 
 class TherapyPaymentPortal(PaymentPortal):

@@ -31,7 +31,7 @@ class TherapyCalendarController(CalendarController):
             raise Forbidden()
         if request.env.user.partner_id == session_sudo.partner_id:
             try:
-                session_sudo._check_can_start()
+                session_sudo.call_id._check_can_start()
             except UserError as exc:
                 return request.render(
                     "bookconnect_therapy.portal_cannot_join", {"message": str(exc)}, status=402

@@ -4,6 +4,7 @@ from . import bookconnect_metered_call
 from . import bookconnect_call_segment
 from . import bookconnect_call_event
 from . import bookconnect_reminder_log
+from . import bookconnect_reminder_manager
 from . import bookconnect_topup_pack
 from . import bookconnect_therapy_session
 from . import bookconnect_session_charge

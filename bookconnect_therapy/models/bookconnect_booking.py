@@ -14,6 +14,8 @@ CANCELLED_STATES = ("cancelled", "late_cancelled")
 # Slot starts fall on quarter hours (in every time zone whose offset is whole quarter hours).
 SLOT_GRID = timedelta(minutes=15)
 MIN_PASSWORD_LENGTH = 8
+# A payment the client started this recently is left to finish before a booking is released.
+PAYMENT_STARTED_GRACE = timedelta(minutes=15)
 
 
 # Why a time asked for cannot be booked (see ``_slot_unavailable_reason``).
@@ -297,10 +299,10 @@ class BookconnectBooking(models.AbstractModel):
         )
         session._confirm()
         confirm_minutes = therapist.company_id.bookconnect_booking_confirm_minutes
-        if confirm_minutes and session._booking_requirements():
+        if confirm_minutes and self._booking_requirements(session):
             # Never later than the start: an unconfirmed session does not take place.
             deadline = min(created + timedelta(minutes=confirm_minutes), session.start)
-            session.with_context(bookconnect_sync=True).write({"confirm_by": deadline})
+            session.write({"confirm_by": deadline})
         session.message_post(
             body=_("Booked online by %(client)s.", client=partner.name),
             author_id=partner.id,
@@ -350,3 +352,99 @@ class BookconnectBooking(models.AbstractModel):
             )
         except SignupError as exc:
             raise UserError(_("Your account could not be created: %(error)s", error=exc)) from exc
+
+    @api.model
+    def _signup_and_book(self, therapist, start, user=None, signup=None):
+        """Book ``start`` with ``therapist`` for ``user``, or for a new client account made
+        from ``signup`` first; all or nothing.
+
+        :param user: the signed-in client (``res.users``); ignored with ``signup``
+        :param signup: dict of ``name``, ``email``, ``password`` and ``tz`` of a visitor
+        :return: ``(user, session)``: the client's account and the new session (sudo)
+        :raise SlotTaken, UserError, ValidationError: as :meth:`_book` and
+            :meth:`_signup_client`; nothing is kept then
+        """
+        with self.env.cr.savepoint():
+            if signup is not None:
+                user = self._signup_client(
+                    signup.get("name"),
+                    signup.get("email"),
+                    signup.get("password"),
+                    tz=signup.get("tz"),
+                )
+            return user, self._book(therapist, user.partner_id, start)
+
+    # ------------------------------------------------------------------
+    # Confirmation of online bookings
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _booking_requirements(self, session):
+        """What the client must still do before this booking is confirmed, per its policy.
+
+        :return: list of ``"card"`` (save a card: the policy charges or holds it) and
+            ``"prepay"`` (pay the booked price up front).
+        """
+        session.ensure_one()
+        policy = session.policy_id
+        missing = []
+        needs_card = policy.require_card or policy.prepayment == "hold"
+        if needs_card and not session.partner_id._bookconnect_payment_token(session.company_id):
+            missing.append("card")
+        if policy.prepayment == "full" and session.sudo().invoice_id.payment_state not in (
+            "paid",
+            "in_payment",
+        ):
+            missing.append("prepay")
+        return missing
+
+    @api.model
+    def _booking_requirement_labels(self, session):
+        labels = {"card": _("a saved card"), "prepay": _("payment in advance")}
+        return [labels[requirement] for requirement in self._booking_requirements(session)]
+
+    @api.model
+    def _payment_in_flight(self, session, now):
+        """A payment for the session's invoice is under way: sent to the provider and not
+        final yet, or started by the client in the last few minutes."""
+        session.ensure_one()
+        recent = now - PAYMENT_STARTED_GRACE
+        for tx in session.sudo().invoice_id.transaction_ids:
+            if tx.state in ("pending", "authorized") or (
+                tx.state == "draft" and tx.create_date >= recent
+            ):
+                return True
+        return False
+
+    @api.model
+    def _cron_release_unconfirmed_bookings(self, batch_size=200):
+        """Give back the slots of online bookings the client never confirmed: the policy asks
+        for a saved card or payment up front and it was not given by the session's
+        ``confirm_by``. No fee; an unpaid advance invoice is cancelled with a credit note; the
+        client is told by email. A payment under way postpones the release.
+
+        :return: the sessions released
+        """
+        now = fields.Datetime.now()
+        candidates = (
+            self.env["bookconnect.therapy.session"]
+            .sudo()
+            .search(
+                [("state", "=", "scheduled"), ("confirm_by", "<=", now)],
+                order="confirm_by, id",
+                limit=batch_size + 1,
+            )
+        )
+        remaining = max(len(candidates) - batch_size, 0)
+        candidates = candidates[:batch_size]
+        confirmed = candidates.filtered(lambda s: not self._booking_requirements(s))
+        confirmed.write({"confirm_by": False})
+        due = (candidates - confirmed).filtered(lambda s: not self._payment_in_flight(s, now))
+        released = due._cancel(by="unconfirmed")
+        if released:
+            template = self.env.ref("bookconnect_therapy.mail_template_booking_released")
+            template.sudo().send_mail_batch(
+                released.ids, email_layout_xmlid="mail.mail_notification_light"
+            )
+        self.env["ir.cron"]._notify_progress(done=len(released), remaining=remaining)
+        return released

@@ -7,24 +7,27 @@ import psycopg2
 
 from odoo import Command, _, api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
-from odoo.osv import expression
 from odoo.tools import SQL, format_amount, format_date, format_datetime
 
 from ..core import (
-    billable_seconds,
     cancellation_outcome,
     minutes_affordable,
-    parse_positive_ints,
 )
 from .bookconnect_session_charge import FEE_KINDS, SESSION_KINDS
 
 _logger = logging.getLogger(__name__)
 
 OPEN_STATES = ("scheduled", "in_progress")
-# A payment the client started this recently is left to finish before a booking is released.
-PAYMENT_STARTED_GRACE = timedelta(minutes=15)
 BILLED_STATES = ("invoiced", "paid")
 CHANNEL_LABELS = {"video": "Online session", "voice": "Voice session", "chat": "Chat session"}
+# Context keys, one meaning each. The calendar event already holds the values being
+# written: do not write them back to it.
+CALENDAR_SYNCED = "bookconnect_calendar_synced"
+# An internal write of the billing itself (pricing, correction): the lock on the fields
+# that decide the price does not apply.
+BILLING_WRITE = "bookconnect_billing_write"
+# Older key meaning both of the above, still set by some internal writes.
+BOTH_KEYS = "bookconnect_sync"
 # Fields that decide the price: frozen once the session is invoiced.
 PRICING_FIELDS = {
     "policy_id",
@@ -140,10 +143,10 @@ class BookconnectTherapySession(models.Model):
         compute="_compute_measured_minutes", digits=(16, 1), string="Measured (min)"
     )
     corrected_minutes = fields.Integer(
-        "Corrected minutes", related="call_id.corrected_minutes", store=True, tracking=True
+        "Corrected minutes", readonly=True, copy=False, tracking=True
     )
-    correction_reason = fields.Char(related="call_id.correction_reason", store=True)
-    corrected_by_id = fields.Many2one(related="call_id.corrected_by_id", store=True)
+    correction_reason = fields.Char(readonly=True, copy=False)
+    corrected_by_id = fields.Many2one("res.users", readonly=True, copy=False)
     billable_minutes = fields.Integer(readonly=True, copy=False)
     quantity = fields.Float(readonly=True, copy=False, digits="Product Unit of Measure")
     unit_price = fields.Monetary(readonly=True, copy=False)
@@ -427,17 +430,14 @@ class BookconnectTherapySession(models.Model):
         events = (
             self.env["calendar.event"]
             .sudo()
-            .with_context(bookconnect_sync=True, no_mail_to_attendees=True)
+            .with_context(**{CALENDAR_SYNCED: True}, no_mail_to_attendees=True)
             .create([session._prepare_calendar_event_values() for session in sessions])
         )
         for session, call, event in zip(sessions, calls, events, strict=True):
-            session.with_context(bookconnect_sync=True).write(
-                {"call_id": call.id, "calendar_event_id": event.id}
-            )
-        if not self.env.context.get("bookconnect_no_confirmation"):
-            sessions.filtered(
-                lambda s: s.start > fields.Datetime.now()
-            )._send_booking_confirmations()
+            session.write({"call_id": call.id, "calendar_event_id": event.id})
+        self.env["bookconnect.reminder.manager"]._send_booking_confirmations(
+            sessions.filtered(lambda s: s.start > fields.Datetime.now())
+        )
         return sessions
 
     def web_save(self, vals, specification, next_id=None):
@@ -453,7 +453,9 @@ class BookconnectTherapySession(models.Model):
         )
 
     def write(self, vals):
-        if PRICING_FIELDS & set(vals) and not self.env.context.get("bookconnect_sync"):
+        context = self.env.context
+        billing_write = context.get(BILLING_WRITE) or context.get(BOTH_KEYS)
+        if PRICING_FIELDS & set(vals) and not billing_write:
             locked = self.filtered(lambda s: s.state in BILLED_STATES)
             if locked:
                 raise UserError(
@@ -464,9 +466,8 @@ class BookconnectTherapySession(models.Model):
                     )
                 )
         result = super().write(vals)
-        if not self.env.context.get("bookconnect_sync") and {"start", "stop", "partner_id"} & set(
-            vals
-        ):
+        calendar_synced = context.get(CALENDAR_SYNCED) or context.get(BOTH_KEYS)
+        if not calendar_synced and {"start", "stop", "partner_id"} & set(vals):
             self._sync_calendar_events()
         return result
 
@@ -485,7 +486,7 @@ class BookconnectTherapySession(models.Model):
     def unlink(self):
         events = self.calendar_event_id
         result = super().unlink()
-        events.sudo().with_context(bookconnect_sync=True).unlink()
+        events.sudo().with_context(**{CALENDAR_SYNCED: True}).unlink()
         return result
 
     # ------------------------------------------------------------------
@@ -551,88 +552,46 @@ class BookconnectTherapySession(models.Model):
         if not self.env.user.has_group("bookconnect_therapy.group_practice_manager"):
             others = self.filtered(lambda s: s.therapist_id != self.env.user)
             if others:
-                raise UserError(
+                raise AccessError(
                     _("Only the session's therapist or a practice manager can do this.")
                 )
 
-    def _booking_requirements(self):
-        """What the client must still do before this booking is confirmed, per its policy.
+    def _portal_invoice(self):
+        """The posted customer invoice the client is shown for this session: its own, else
+        its latest; empty if none."""
+        self.ensure_one()
+        invoices = (self.invoice_id | self.invoice_ids).filtered(
+            lambda move: move.state == "posted" and move.move_type == "out_invoice"
+        )
+        if self.invoice_id in invoices:
+            return self.invoice_id
+        return invoices.sorted("id")[-1:] if invoices else invoices
 
-        :return: list of ``"card"`` (save a card: the policy charges or holds it) and
-            ``"prepay"`` (pay the booked price up front).
+    def _join_state(self, now=None):
+        """When the call may be joined: it opens the company's join delay before the start
+        and stays open until the end (or while the call is still running).
+
+        :return: dict with ``url`` (the join link), ``open`` (joinable now), ``opens_at``
+            (naive UTC) and ``over`` (no longer joinable)
         """
         self.ensure_one()
-        policy = self.policy_id
-        missing = []
-        needs_card = policy.require_card or policy.prepayment == "hold"
-        if needs_card and not self.partner_id._bookconnect_payment_token(self.company_id):
-            missing.append("card")
-        if policy.prepayment == "full" and self.sudo().invoice_id.payment_state not in (
-            "paid",
-            "in_payment",
-        ):
-            missing.append("prepay")
-        return missing
-
-    def _booking_requirement_labels(self):
-        self.ensure_one()
-        labels = {"card": _("a saved card"), "prepay": _("payment in advance")}
-        return [labels[requirement] for requirement in self._booking_requirements()]
-
-    def _payment_in_flight(self, now):
-        """A payment for the session's invoice is under way: sent to the provider and not
-        final yet, or started by the client in the last few minutes."""
-        self.ensure_one()
-        recent = now - PAYMENT_STARTED_GRACE
-        for tx in self.sudo().invoice_id.transaction_ids:
-            if tx.state in ("pending", "authorized") or (
-                tx.state == "draft" and tx.create_date >= recent
-            ):
-                return True
-        return False
-
-    @api.model
-    def _cron_release_unconfirmed_bookings(self, batch_size=200):
-        """Give back the slots of online bookings the client never confirmed: the policy asks
-        for a saved card or payment up front and it was not given by the session's
-        ``confirm_by``. No fee; an unpaid advance invoice is cancelled with a credit note; the
-        client is told by email. A payment under way postpones the release."""
-        now = fields.Datetime.now()
-        candidates = self.sudo().search(
-            [("state", "=", "scheduled"), ("confirm_by", "<=", now)],
-            order="confirm_by, id",
-            limit=batch_size + 1,
+        now = now or fields.Datetime.now()
+        opens_at = self.start - timedelta(minutes=self.company_id.bookconnect_join_before_minutes)
+        is_open = (
+            self.state in OPEN_STATES
+            and now >= opens_at
+            and (now <= self.stop or self.state == "in_progress")
         )
-        remaining = max(len(candidates) - batch_size, 0)
-        candidates = candidates[:batch_size]
-        confirmed = candidates.filtered(lambda s: not s._booking_requirements())
-        confirmed.with_context(bookconnect_sync=True).write({"confirm_by": False})
-        due = (candidates - confirmed).filtered(lambda s: not s._payment_in_flight(now))
-        released = due._cancel(by="unconfirmed")
-        if released:
-            template = self.env.ref("bookconnect_therapy.mail_template_booking_released")
-            template.sudo().send_mail_batch(
-                released.ids, email_layout_xmlid="mail.mail_notification_light"
-            )
-        self.env["ir.cron"]._notify_progress(done=len(released), remaining=remaining)
-        return released
+        return {
+            "url": self.videocall_url,
+            "open": is_open and bool(self.videocall_url),
+            "opens_at": opens_at,
+            "over": self.state not in OPEN_STATES or now > self.stop,
+        }
 
     def _participant_partners(self):
         self.ensure_one()
         return self.therapist_id.partner_id | self.partner_id
-
-    def _participant_role(self, partner):
-        """``therapist``, ``client`` or ``False`` for anyone else (never metered)."""
-        self.ensure_one()
-        if partner and partner == self.therapist_id.partner_id:
-            return "therapist"
-        if partner and partner == self.partner_id:
-            return "client"
-        return False
-
-    def _participant_partner(self, role):
-        self.ensure_one()
-        return self.therapist_id.partner_id if role == "therapist" else self.partner_id
 
     def _cancel_from_calendar(self):
         """The therapist removed the calendar event: the practice cancelled, nothing is due."""
@@ -705,7 +664,9 @@ class BookconnectTherapySession(models.Model):
                 body = _(
                     "Online booking released: the client did not confirm it in time "
                     "(missing: %(missing)s).",
-                    missing=", ".join(session._booking_requirement_labels()),
+                    missing=", ".join(
+                        self.env["bookconnect.booking"]._booking_requirement_labels(session)
+                    ),
                 )
             elif preview["late"]:
                 body = _("Session cancelled late by the client.")
@@ -796,7 +757,7 @@ class BookconnectTherapySession(models.Model):
                 values["partner_ids"] = [
                     Command.set((session.therapist_id.partner_id | session.partner_id).ids)
                 ]
-            event.with_context(bookconnect_sync=True).write(values)
+            event.with_context(**{CALENDAR_SYNCED: True}).write(values)
 
     def _lock_for_update(self, states):
         """Lock the sessions still in ``states`` and return them; skip those another
@@ -1171,6 +1132,10 @@ class BookconnectTherapySession(models.Model):
         """Record a therapist's correction of the measured time, with who and why, and price
         an ended session again: billed if it now costs something."""
         self._check_access_therapist()
+        if minutes < 0:
+            raise ValidationError(_("Corrected minutes cannot be negative."))
+        if not (reason or "").strip():
+            raise ValidationError(_("Say why the measured time is corrected."))
         for session in self:
             if session.state in BILLED_STATES:
                 raise UserError(
@@ -1179,7 +1144,18 @@ class BookconnectTherapySession(models.Model):
                         name=session.name,
                     )
                 )
-            before = session.call_id.sudo()._correct(minutes, reason)
+            before = (
+                session.corrected_minutes
+                if session.corrected_by_id
+                else round(session.measured_seconds / 60, 1)
+            )
+            session.sudo().with_context(**{BILLING_WRITE: True}).write(
+                {
+                    "corrected_minutes": minutes,
+                    "correction_reason": reason.strip(),
+                    "corrected_by_id": self.env.user.id,
+                }
+            )
             if session.state == "done":
                 session.sudo()._reprice()
             session.message_post(
@@ -1363,145 +1339,8 @@ class BookconnectTherapySession(models.Model):
         return self.env["bookconnect.client.money"]._lines(self, tz=tz)
 
     # ------------------------------------------------------------------
-    # Reminders
-    # ------------------------------------------------------------------
-
-    def _reminder_offsets(self):
-        self.ensure_one()
-        return self.policy_id._reminder_hours() or parse_positive_ints(
-            self.company_id.bookconnect_reminder_hours
-        )
-
-    @api.model
-    def _cron_send_reminders(self):
-        """Remind clients of their sessions, once per offset (e.g. 24 h and 1 h before), by
-        email with the join link and by SMS where they have a valid mobile number."""
-        now = fields.Datetime.now()
-        horizon = now + timedelta(hours=24 * 8)
-        sessions = self.sudo().search(
-            [("state", "=", "scheduled"), ("start", ">", now), ("start", "<=", horizon)]
-        )
-        rows = []
-        for session in sessions:
-            # The nearest offset that is due, and only if the session was booked before it
-            # (otherwise the booking confirmation just told them).
-            for offset in sorted(session._reminder_offsets()):
-                due_at = session.start - timedelta(hours=offset)
-                if due_at <= now:
-                    if due_at >= session.create_date:
-                        rows.append({"kind": "session", "session_id": session.id, "offset": offset})
-                    break
-        claimed = self.env["bookconnect.reminder.log"].sudo()._claim(rows)
-        to_remind = self.browse([row["session_id"] for row in claimed]).sudo()
-        if to_remind:
-            template = self.env.ref("bookconnect_therapy.mail_template_session_reminder")
-            template.send_mail_batch(
-                to_remind.ids, email_layout_xmlid="mail.mail_notification_light"
-            )
-        logs = self.env["bookconnect.reminder.log"].sudo().browse([row["id"] for row in claimed])
-        for log, session in zip(logs, to_remind, strict=True):
-            log.channels = ", ".join(["email", session._send_sms_reminder()])
-
-    def _sms_available(self):
-        """SMS goes through Odoo's ``sms`` module, an optional companion of this addon."""
-        return "sms.sms" in self.env
-
-    def _send_sms_reminder(self):
-        """Text the client; return what happened, for the log."""
-        self.ensure_one()
-        number = self.partner_id.bookconnect_mobile
-        if not number:
-            return _("no SMS: no valid mobile number")
-        if not self._sms_available():
-            _logger.info(
-                "session %s: SMS reminder skipped, the sms module is not installed", self.name
-            )
-            return _("no SMS: the SMS module is not installed")
-        when = fields.Datetime.context_timestamp(
-            self.with_context(tz=self.partner_id.tz or self.therapist_id.tz or "UTC"), self.start
-        )
-        body = _(
-            "Reminder: your session with %(therapist)s is on %(when)s. Join: %(link)s",
-            therapist=self.therapist_id.name,
-            when=when.strftime("%d %b %H:%M"),
-            link=self.videocall_url or "",
-        )
-        self._message_sms(
-            body,
-            partner_ids=self.partner_id.ids,
-            sms_pid_to_number={self.partner_id.id: number},
-            put_in_queue=True,
-        )
-        return "sms"
-
-    @api.model
-    def _cron_payment_reminders(self):
-        """Remind clients of unpaid session invoices on the practice's schedule (days after
-        the due date), with the payment link; nothing once paid."""
-        today = fields.Date.context_today(self)
-        rows = []
-        for company in (
-            self.env["res.company"].sudo().search([("bookconnect_payment_reminders", "=", True)])
-        ):
-            days = parse_positive_ints(company.bookconnect_payment_reminder_days)
-            if not days:
-                continue
-            invoices = (
-                self.env["account.move"]
-                .sudo()
-                .search(
-                    [
-                        ("company_id", "=", company.id),
-                        ("bookconnect_session_id", "!=", False),
-                        ("move_type", "=", "out_invoice"),
-                        ("state", "=", "posted"),
-                        ("payment_state", "in", ("not_paid", "partial")),
-                        ("invoice_date_due", "<=", today - timedelta(days=min(days))),
-                    ]
-                )
-            )
-            for invoice in invoices:
-                late = (today - invoice.invoice_date_due).days
-                due_offsets = [d for d in days if d <= late]
-                if due_offsets:
-                    rows.append(
-                        {
-                            "kind": "payment",
-                            "session_id": invoice.bookconnect_session_id.id,
-                            "invoice_id": invoice.id,
-                            "offset": max(due_offsets),
-                        }
-                    )
-        claimed = self.env["bookconnect.reminder.log"].sudo()._claim(rows)
-        invoices = self.env["account.move"].sudo().browse([row["invoice_id"] for row in claimed])
-        if invoices:
-            template = self.env.ref("bookconnect_therapy.mail_template_payment_reminder")
-            template.send_mail_batch(
-                invoices.ids, email_layout_xmlid="mail.mail_notification_light"
-            )
-            self.env["bookconnect.reminder.log"].sudo().browse(
-                [row["id"] for row in claimed]
-            ).write({"channels": "email"})
-
-    def _send_booking_confirmations(self):
-        template = self.env.ref("bookconnect_therapy.mail_template_session_confirmation")
-        template.sudo().send_mail_batch(self.ids, email_layout_xmlid="mail.mail_notification_light")
-
-    # ------------------------------------------------------------------
     # Prepaid balance: live drawdown
     # ------------------------------------------------------------------
-
-    def _live_seconds(self, now=None):
-        """Seconds therapist and client have been connected together so far, counting the
-        connections still open up to ``now``."""
-        self.ensure_one()
-        now = now or fields.Datetime.now()
-        therapist, client = [], []
-        for segment in self.sudo().call_id.segment_ids:
-            (therapist if segment.role == "therapist" else client).append(
-                (segment.start, segment.end or None)
-            )
-        return billable_seconds(therapist, client, now=now)
 
     def _prepaid_remaining_minutes(self, now=None):
         """Minutes (a float) the client's prepaid balance still pays for in this session: the
@@ -1516,29 +1355,11 @@ class BookconnectTherapySession(models.Model):
         affordable = minutes_affordable(Decimal(str(balance)), policy._pricing_rules(self.channel))
         if affordable is None:
             return None
-        return affordable - self._live_seconds(now) / 60
+        return affordable - self.call_id._live_seconds(now) / 60
 
-    def _check_can_start(self):
-        """A prepaid session does not start with less than the policy's minimum balance.
-
-        :raise UserError: saying how much is missing.
-        """
-        for session in self:
-            policy = session.policy_id
-            if policy.prepayment != "balance" or session.state != "scheduled":
-                continue
-            balance = session.partner_id._bookconnect_balances(session.company_id)[
-                session.partner_id
-            ]
-            if session.currency_id.compare_amounts(balance, policy.minimum_balance) < 0:
-                raise UserError(
-                    _(
-                        "The prepaid balance (%(balance)s) is below the %(minimum)s needed to "
-                        "start this session: please top up first.",
-                        balance=session.currency_id.format(balance),
-                        minimum=session.currency_id.format(policy.minimum_balance),
-                    )
-                )
+    def _mark_in_progress(self):
+        """Someone joined the call of these sessions: the scheduled ones are in progress."""
+        self.filtered(lambda s: s.state == "scheduled").write({"state": "in_progress"})
 
     @api.model
     def _cron_watch_prepaid(self):
@@ -1622,23 +1443,12 @@ class BookconnectTherapySession(models.Model):
             raise UserError(_("Session %(name)s is not a chat session.", name=self.name))
         if self.state not in OPEN_STATES:
             raise UserError(_("Session %(name)s is over.", name=self.name))
-        self._check_can_start()
+        self.call_id._check_can_start()
         session = self.sudo()
         channel = session._chat_channel()
         if not session.chat_open:
-            now = fields.Datetime.now()
-            session.env["bookconnect.call.segment"].create(
-                {
-                    "call_id": session.call_id.id,
-                    "role": "therapist",
-                    "partner_id": session.therapist_id.partner_id.id,
-                    "start": now,
-                    "last_seen": now,
-                    "source": "chat",
-                }
-            )
-            session.with_context(bookconnect_sync=True).write({"chat_open": True})
-            session.call_id._mark_sessions_in_progress()
+            session.write({"chat_open": True})
+            session.call_id._open_chat_segments("therapist")._mark_in_progress()
             channel.message_post(
                 body=_("The session is open."),
                 message_type="comment",
@@ -1661,61 +1471,15 @@ class BookconnectTherapySession(models.Model):
                 subtype_xmlid="mail.mt_comment",
                 author_id=self.env.user.partner_id.id,
             )
-        self.sudo().with_context(bookconnect_sync=True).write({"chat_open": False})
+        self.sudo().write({"chat_open": False})
         self.sudo()._end_sessions()
         return True
 
-    def _chat_presence(self, partner):
-        """The client shows up in an open chat (writes or reads): their time starts."""
-        for session in self.filtered(lambda s: s.chat_open and partner == s.partner_id):
-            segments = session.call_id.segment_ids
-            if segments.filtered(lambda s: s.role == "client" and not s.end):
-                continue
-            now = fields.Datetime.now()
-            self.env["bookconnect.call.segment"].sudo().create(
-                {
-                    "call_id": session.call_id.id,
-                    "role": "client",
-                    "partner_id": partner.id,
-                    "start": now,
-                    "last_seen": now,
-                    "source": "chat",
-                }
-            )
-
-    def _replay_external_events(self, events):
-        """Record a list of external events ``(event id, kind, role, minutes after the start)``
-        on one session, as the video service would post them (demo data, support scripts)."""
-        self.ensure_one()
-        for uid, kind, role, minutes in events:
-            self.call_id._record_external_event(
-                uid, kind, role, self.start + timedelta(minutes=minutes)
-            )
-
     @api.model
     def _cron_sweep(self, batch_size=200):
-        """End the sessions whose call is over: both participants gone for the company's
-        delay, or still open long after the scheduled end. Reports progress in batches."""
-        now = fields.Datetime.now()
-        self.env["bookconnect.metered.call"]._collect_dead_discuss_sessions()
-        domain = []
-        for company in self.env["res.company"].sudo().search([]):
-            gone_before = now - timedelta(minutes=company.bookconnect_auto_end_minutes)
-            overdue_before = now - timedelta(minutes=company.bookconnect_overdue_end_minutes)
-            domain.append(
-                [
-                    ("company_id", "=", company.id),
-                    ("state", "=", "in_progress"),
-                    "|",
-                    "&",
-                    ("call_id.live", "=", False),
-                    ("call_id.last_activity_at", "<", gone_before),
-                    ("stop", "<", overdue_before),
-                ]
-            )
-        if not domain:
-            return
-        due = self.sudo().search(expression.OR(domain), limit=batch_size + 1, order="stop, id")
+        """End the sessions whose call is over (see the metered call's sweep candidates).
+        Reports progress in batches."""
+        due = self.env["bookconnect.metered.call"]._sweep_candidates(limit=batch_size + 1)
         remaining = max(len(due) - batch_size, 0)
         ended = (
             due[:batch_size]

@@ -1,6 +1,8 @@
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
+from .bookconnect_therapy_session import BOTH_KEYS, CALENDAR_SYNCED
+
 SYNCED_FIELDS = ("start", "stop")
 
 
@@ -18,7 +20,7 @@ class CalendarEvent(models.Model):
 
     def write(self, vals):
         result = super().write(vals)
-        if self.env.context.get("bookconnect_sync"):
+        if self._bookconnect_synced():
             return result
         therapy = self.sudo().filtered("bookconnect_session_id")
         if not therapy:
@@ -31,11 +33,15 @@ class CalendarEvent(models.Model):
 
     @api.ondelete(at_uninstall=False)
     def _bookconnect_cancel_sessions(self):
-        if self.env.context.get("bookconnect_sync"):
+        if self._bookconnect_synced():
             return
         sessions = self.sudo().bookconnect_session_id
         if sessions:
             sessions._cancel_from_calendar()
+
+    def _bookconnect_synced(self):
+        """The change comes from the session itself: nothing to echo back to it."""
+        return self.env.context.get(CALENDAR_SYNCED) or self.env.context.get(BOTH_KEYS)
 
     def _bookconnect_move_sessions(self):
         for event in self:
@@ -49,7 +55,7 @@ class CalendarEvent(models.Model):
                         name=session.name,
                     )
                 )
-            session.with_context(bookconnect_sync=True).write(
+            session.with_context(**{CALENDAR_SYNCED: True}).write(
                 {"start": event.start, "stop": event.stop}
             )
 

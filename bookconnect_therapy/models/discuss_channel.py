@@ -36,5 +36,5 @@ class DiscussChannel(models.Model):
     def message_post(self, **kwargs):
         message = super().message_post(**kwargs)
         if self.bookconnect_session_id and message.author_id:
-            self.sudo().bookconnect_session_id._chat_presence(message.author_id)
+            self.sudo().bookconnect_session_id.call_id._chat_presence(message.author_id)
         return message

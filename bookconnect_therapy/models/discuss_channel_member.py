@@ -8,5 +8,5 @@ class DiscussChannelMember(models.Model):
         result = super()._mark_as_read(last_message_id, sync=sync)
         # Reading an open therapy chat counts as being there.
         if self.channel_id.bookconnect_session_id and self.partner_id:
-            self.channel_id.sudo().bookconnect_session_id._chat_presence(self.partner_id)
+            self.channel_id.sudo().bookconnect_session_id.call_id._chat_presence(self.partner_id)
         return result

@@ -16,6 +16,8 @@ from . import test_access_matrix
 from . import test_core_slots
 from . import test_portal
 from . import test_booking
+from . import test_booking_portal
+from . import test_booking_race
 from . import test_booking_release
 from . import test_demo_data
 from . import test_discuss_call
@@ -25,4 +27,7 @@ from . import test_therapy_settings
 from . import test_back_office_tours
 from . import test_client_money
 from . import test_portal_money
+from . import test_reminders
+from . import test_migrations
+from . import test_session_context
 from . import test_session_charge

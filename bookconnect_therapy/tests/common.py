@@ -101,7 +101,9 @@ class SessionCase(BookconnectCase):
     def external(self, session, role, kind, minute, uid=None):
         """Record an external join/leave event ``minute`` minutes after T0."""
         uid = uid or f"{role}-{kind}-{minute}"
-        return session.call_id._record_external_event(uid, kind, role, self.at(minute))
+        recorded = session.call_id._record_external_event(uid, kind, role, self.at(minute))
+        session.call_id._started_sessions()._mark_in_progress()
+        return recorded
 
     def held(self, minutes_together, **values):
         """A session booked at T0 where both were connected for ``minutes_together``."""
@@ -117,7 +119,7 @@ class SessionCase(BookconnectCase):
         event = session.calendar_event_id.sudo()
         if not event.videocall_channel_id:
             event._create_videocall_channel()
-        partner = session._participant_partner(role)
+        partner = session.call_id._partner_of(role)
         channel = event.videocall_channel_id
         return channel.channel_member_ids.filtered(lambda m: m.partner_id == partner)
 

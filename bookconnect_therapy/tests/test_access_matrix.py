@@ -1,9 +1,8 @@
 from odoo.exceptions import AccessError
 from odoo.tests import tagged
 
+from .access_table import MATRIX, READS, R, W, writes_for
 from .common import StripeSessionCase, record_reliability
-
-R, W = "read", "write"
 
 
 @tagged("post_install", "-at_install", "bookconnect")
@@ -33,140 +32,37 @@ class TestAccessMatrix(StripeSessionCase):
             "transaction": self.mine.transaction_ids[:1],
             "saved card": self.token,
         }
-        self.reads = {
-            "session": ["name", "start", "amount"],
-            "call": ["billable_seconds"],
-            "segment": ["start", "end"],
-            "policy": ["name", "rate"],
-            "invoice": ["name", "amount_total"],
-            "transaction": ["reference", "amount"],
-            "saved card": ["payment_details"],
-        }
-        self.writes = {
-            "session": {"note": "<p>updated</p>"},
-            "call": {"session_id": self.mine.id},
-            "segment": {"role": "client"},
-            "policy": {"sequence": 3},
-            "invoice": {"ref": "x"},
-            "transaction": {"state_message": "x"},
-            "saved card": {"payment_details": "9999"},
-        }
 
-    def can(self, user, record, mode):
-        record = record.with_user(user)
+    def can(self, user, kind, mode):
+        record = self.records[kind].with_user(user)
         try:
             if mode == R:
-                record.read(self.fields_for(record, self.reads))
+                record.read(READS[kind])
             else:
                 with self.env.cr.savepoint():
-                    record.write(self.fields_for(record, self.writes))
+                    record.write(writes_for(kind, self.mine.id))
                     record.env.flush_all()
         except AccessError:
             return False
         return True
 
-    def fields_for(self, record, table):
-        for kind, candidate in self.records.items():
-            if candidate._name == record._name:
-                return table[kind]
-        raise AssertionError(record)
-
     def test_the_matrix(self):
-        # role -> record type -> (can read, can write)
-        expected = {
-            "therapist A": (
-                self.therapist,
-                {
-                    "session": (1, 1),
-                    "call": (1, 0),
-                    "segment": (1, 0),
-                    "policy": (1, 0),
-                    "invoice": (0, 0),
-                    "transaction": (0, 0),
-                    "saved card": (0, 0),
-                },
-            ),
-            "therapist B": (
-                self.therapist_b,
-                {
-                    "session": (0, 0),
-                    "call": (0, 0),
-                    "segment": (0, 0),
-                    "policy": (1, 0),
-                    "invoice": (0, 0),
-                    "transaction": (0, 0),
-                    "saved card": (0, 0),
-                },
-            ),
-            "practice manager": (
-                self.manager,
-                {
-                    "session": (1, 1),
-                    "call": (1, 0),
-                    "segment": (1, 0),
-                    "policy": (1, 1),
-                    "invoice": (0, 0),
-                    "transaction": (0, 0),
-                    "saved card": (0, 0),
-                },
-            ),
-            "accountant": (
-                self.accountant,
-                {
-                    "session": (0, 0),
-                    "call": (0, 0),
-                    "segment": (0, 0),
-                    "policy": (1, 0),
-                    "invoice": (1, 1),
-                    "transaction": (1, 1),
-                    "saved card": (1, 0),
-                },
-            ),
-            "portal client X": (
-                self.client_user,
-                {
-                    "session": (1, 0),
-                    "call": (0, 0),
-                    "segment": (0, 0),
-                    "policy": (0, 0),
-                    "invoice": (1, 0),
-                    "transaction": (0, 0),
-                    "saved card": (1, 0),
-                },
-            ),
-            "portal client Y": (
-                self.client_b_user,
-                {
-                    "session": (0, 0),
-                    "call": (0, 0),
-                    "segment": (0, 0),
-                    "policy": (0, 0),
-                    "invoice": (0, 0),
-                    "transaction": (0, 0),
-                    "saved card": (0, 0),
-                },
-            ),
-            "public visitor": (
-                self.public,
-                {
-                    "session": (0, 0),
-                    "call": (0, 0),
-                    "segment": (0, 0),
-                    "policy": (0, 0),
-                    "invoice": (0, 0),
-                    "transaction": (0, 0),
-                    "saved card": (0, 0),
-                },
-            ),
+        users = {
+            "therapist A": self.therapist,
+            "therapist B": self.therapist_b,
+            "practice manager": self.manager,
+            "accountant": self.accountant,
+            "portal client X": self.client_user,
+            "portal client Y": self.client_b_user,
+            "public visitor": self.public,
         }
         run = passed = 0
         failures = []
-        for role, (user, rights) in expected.items():
+        for role, rights in MATRIX.items():
             for kind, (read, write) in rights.items():
-                record = self.records[kind]
                 for mode, wanted in ((R, read), (W, write)):
                     run += 1
-                    got = self.can(user, record, mode)
+                    got = self.can(users[role], kind, mode)
                     if got == bool(wanted):
                         passed += 1
                     else:

@@ -39,13 +39,9 @@ class TestBackOfficeTours(StripeSessionCase, HttpCase):
 
     def joined(self, session, *events):
         """Record external call events ``(role, kind, minutes after the start)``."""
-        for role, kind, minutes in events:
-            session.call_id._record_external_event(
-                f"{session.id}-{role}-{kind}-{minutes}",
-                kind,
-                role,
-                session.start + timedelta(minutes=minutes),
-            )
+        session.call_id._replay_external_events(
+            [(f"{session.id}-{role}-{kind}-{m}", kind, role, m) for role, kind, m in events]
+        )._mark_in_progress()
 
     def test_the_therapists_day(self):
         now = self.now()

@@ -160,9 +160,9 @@ class TestPrepaidBalance(StripeSessionCase, MailCase):
     def test_a_prepaid_session_needs_the_minimum_balance_to_start(self):
         session = self.book(policy_id=self.prepaid.id)
         with self.assertRaisesRegex(UserError, "top up first"):
-            session._check_can_start()
+            session.call_id._check_can_start()
         self.topup(self.pack10)
-        session._check_can_start()
+        session.call_id._check_can_start()
 
     def test_auto_topup_below_the_threshold_once(self):
         self.client.write(
@@ -325,6 +325,6 @@ class TestPrepaidEndpointGuard(StripeSessionCase):
         prepaid = self.policy(mode="minute", rate=1.0, prepayment="balance", minimum_balance=5.0)
         session = self.book(policy_id=prepaid.id)
         with self.assertRaises(UserError):
-            session._check_can_start()
-        with patch.object(type(session), "_check_can_start", lambda self: None):
+            session.call_id._check_can_start()
+        with patch.object(type(session.call_id), "_check_can_start", lambda self: None):
             self.assertTrue(self.external(session, "client", "joined", 0))

@@ -40,7 +40,7 @@ class TestUnconfirmedBookingsAreReleased(StripeSessionCase, MailCase):
 
     def release(self, minutes_after_booking):
         with freeze_time(NOW + timedelta(minutes=minutes_after_booking)):
-            return self.Session._cron_release_unconfirmed_bookings()
+            return self.env["bookconnect.booking"]._cron_release_unconfirmed_bookings()
 
     def offered(self):
         return [start for start, _stop in self.Booking._free_slots(self.therapist, now=NOW)]
@@ -48,7 +48,7 @@ class TestUnconfirmedBookingsAreReleased(StripeSessionCase, MailCase):
     def test_booking_without_the_card_is_released_after_the_time_to_confirm(self):
         session = self.book_online(self.card_first)
         self.assertTrue(session.booked_online)
-        self.assertEqual(session._booking_requirements(), ["card"])
+        self.assertEqual(self.env["bookconnect.booking"]._booking_requirements(session), ["card"])
         self.assertEqual(session.confirm_by, NOW + timedelta(minutes=30))
         self.assertNotIn(SLOT, self.offered())
 
@@ -89,7 +89,7 @@ class TestUnconfirmedBookingsAreReleased(StripeSessionCase, MailCase):
         no_terms = self.book_online(self.policy_minute, start=SLOT + timedelta(hours=1))
         for session in has_card | no_terms:
             self.assertEqual(session.state, "scheduled")
-            self.assertFalse(session._booking_requirements())
+            self.assertFalse(self.env["bookconnect.booking"]._booking_requirements(session))
             self.assertFalse(session.confirm_by)
         practice_booked = self.book(start=SLOT + timedelta(hours=2), client=self.client_b)
         practice_booked.policy_id = self.card_first
@@ -125,7 +125,7 @@ class TestUnconfirmedBookingsAreReleased(StripeSessionCase, MailCase):
         session = self.book_online(self.paid_ahead)
         invoice = session.invoice_id
         self.assertEqual((invoice.state, invoice.payment_state), ("posted", "not_paid"))
-        self.assertEqual(session._booking_requirements(), ["prepay"])
+        self.assertEqual(self.env["bookconnect.booking"]._booking_requirements(session), ["prepay"])
         self.assertTrue(session.confirm_by)
         self.assertEqual(self.release(31), session)
         self.assertEqual(session.state, "cancelled")

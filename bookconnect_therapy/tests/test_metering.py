@@ -2,7 +2,7 @@ from datetime import timedelta
 
 from freezegun import freeze_time
 
-from odoo.exceptions import AccessError, UserError
+from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
@@ -181,3 +181,63 @@ class TestDiscussMetering(SessionCase):
             self.env["bookconnect.therapy.session"]._cron_sweep()
         self.assertEqual(session.state, "invoiced")
         self.assertEqual(session.billable_minutes, 48)
+
+
+@tagged("post_install", "-at_install", "bookconnect")
+class TestOneWayIntoACall(SessionCase):
+    """Every way into a call goes through the metered call's checks: the Discuss call, the
+    chat, the external service and its replay by scripts and demo data."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.prepaid = cls._make_policy(
+            mode="minute", rate=1.0, prepayment="balance", minimum_balance=5.0
+        )
+
+    def test_a_client_without_the_minimum_cannot_join_the_discuss_call(self):
+        session = self.book(policy_id=self.prepaid.id)
+        therapist = self.discuss_member(session, "therapist")
+        client = self.discuss_member(session, "client")
+        with freeze_time(self.at(0)):
+            with self.assertRaisesRegex(UserError, "top up first"):
+                client._rtc_join_call()
+            self.assertFalse(session.call_id.segment_ids)
+            therapist._rtc_join_call()
+        self.assertEqual(session.call_id.segment_ids.mapped("role"), ["therapist"])
+
+    def test_a_client_without_the_minimum_cannot_open_a_chat(self):
+        session = self.book(policy_id=self.prepaid.id, channel="chat")
+        with self.assertRaisesRegex(UserError, "top up first"):
+            session.with_user(self.therapist).action_open_chat()
+        self.assertFalse(session.call_id.segment_ids)
+
+    def test_a_replay_is_checked_like_the_endpoint(self):
+        call = self.book(policy_id=self.prepaid.id).call_id
+        with self.assertRaisesRegex(UserError, "top up first"):
+            call._replay_external_events([("c1", "joined", "client", 0)])
+        with self.assertRaisesRegex(ValidationError, "far outside"):
+            call._replay_external_events([("t1", "joined", "therapist", 60 * 24)])
+        self.assertFalse(call.event_ids)
+        self.assertEqual(
+            call._replay_external_events([("t1", "joined", "therapist", 0)]), call.session_id
+        )
+        self.assertEqual(call.session_id.state, "scheduled", "the session marks itself")
+        call.session_id._mark_in_progress()
+        self.assertEqual(call.session_id.state, "in_progress")
+
+    def test_an_ended_session_takes_no_more_events(self):
+        session = self.book()
+        self.external(session, "therapist", "joined", 0)
+        self.assertEqual(session.state, "in_progress")
+        with freeze_time(self.at(5)):
+            session.action_end_session()
+        with self.assertRaisesRegex(UserError, "no more call events"):
+            session.call_id._replay_external_events([("t2", "left", "therapist", 6)])
+
+    def test_the_call_knows_its_two_participants(self):
+        call = self.book().call_id
+        self.assertEqual(call._role_of(self.therapist.partner_id), "therapist")
+        self.assertEqual(call._role_of(self.client), "client")
+        self.assertFalse(call._role_of(self.client_b))
+        self.assertEqual(call._partner_of("client"), self.client)

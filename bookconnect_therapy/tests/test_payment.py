@@ -401,7 +401,7 @@ class TestHolds(StripeSessionCase):
         session = self.book(policy_id=self.policy_hold.id, start=self.at(0), minutes=50)
         self.assertFalse(self.place(session, self.at(-60)))
         self.assertIn("no saved card", session.message_ids[0].body)
-        self.assertEqual(session._booking_requirements(), ["card"])
+        self.assertEqual(self.env["bookconnect.booking"]._booking_requirements(session), ["card"])
 
 
 @tagged("post_install", "-at_install", "bookconnect")
@@ -431,13 +431,13 @@ class TestPayUpFrontAndRefunds(StripeSessionCase):
         self.assertAlmostEqual(invoice.amount_total, 50.0)
         self.assertIn(invoice.payment_state, ("paid", "in_payment"))
         self.assertEqual(session.state, "scheduled")
-        self.assertEqual(session._booking_requirements(), [])
+        self.assertEqual(self.env["bookconnect.booking"]._booking_requirements(session), [])
 
     def test_unpaid_up_front_is_a_booking_requirement(self):
         self.token.active = False
         session = self.book(policy_id=self.policy_full.id, minutes=50)
         self.assertEqual(session.invoice_id.payment_state, "not_paid")
-        self.assertEqual(session._booking_requirements(), ["prepay"])
+        self.assertEqual(self.env["bookconnect.booking"]._booking_requirements(session), ["prepay"])
 
     def test_shorter_session_is_refunded_the_difference(self):
         session = self.held_up_front(30)

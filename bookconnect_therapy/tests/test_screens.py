@@ -69,7 +69,8 @@ class TestEveryScreenForEveryRole(StripeSessionCase):
             "another therapist's": self.held(20, therapist=self.therapist_b, client=self.client_b),
         }
         self.env["bookconnect.collector"]._place_holds(sessions["held on the card"])
-        self.external(sessions["in progress"], "therapist", "joined", 0)
+        in_progress = sessions["in progress"].call_id
+        in_progress._replay_external_events([("t1", "joined", "therapist", 0)])._mark_in_progress()
         for key in ("charged", "portal", "nothing to bill", "another therapist's"):
             sessions[key].action_end_session()
         self.stripe_answers["payment_intents"] = {

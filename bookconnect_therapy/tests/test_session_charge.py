@@ -163,7 +163,7 @@ class TestSessionCharges(StripeSessionCase):
         session.action_end_session()
         self.assertEqual((session.state, session.charge_ids.ids), ("done", []))
         session.with_user(self.therapist)._set_correction(30, "Held by phone")
-        self.assertEqual(session.call_id.corrected_by_id, self.therapist)
+        self.assertEqual(session.corrected_by_id, self.therapist)
         self.assertEqual(session.corrected_minutes, 30)
         self.assertEqual(session.charge_ids.kind, "usage")
         self.assertGreater(session.amount, 0)

@@ -125,20 +125,7 @@ def _fee_charges(cr):
 
 
 def migrate(cr, version):
-    if not version:
-        return
-    # The therapist's correction of the measured time is kept on the metered call.
-    cr.execute(
-        """
-        UPDATE bookconnect_metered_call c
-           SET corrected_minutes = s.corrected_minutes,
-               correction_reason = s.correction_reason,
-               corrected_by_id = s.corrected_by_id
-          FROM bookconnect_therapy_session s
-         WHERE s.call_id = c.id AND s.corrected_by_id IS NOT NULL AND c.corrected_by_id IS NULL
-        """
-    )
-    if not _column_exists(cr, "account_move", "bookconnect_kind"):
+    if not version or not _column_exists(cr, "account_move", "bookconnect_kind"):
         return
     sessions = _charges_from_moves(
         cr,
