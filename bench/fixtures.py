@@ -183,6 +183,7 @@ def finished_sessions(env, data, count, first_index):
                 }
             )
         batch = Session.create(vals_list)
+        batch._confirm()
         _insert_events(env, batch, first_index + chunk_start)
         batch.call_id._rebuild_external_segments()
         env.flush_all()

@@ -385,15 +385,22 @@ def test_concurrent_events_ends_and_sweeps_invoice_and_charge_each_session_once(
             ("move_type", "=", "out_invoice"),
             ("state", "!=", "cancel"),
         ],
-        ["bookconnect_session_id", "bookconnect_kind", "state", "payment_state", "amount_total"],
+        ["bookconnect_session_id", "state", "payment_state", "amount_total"],
     )
-    invoices_of = defaultdict(list)
-    for invoice in invoices:
-        invoices_of[invoice["bookconnect_session_id"][0]].append(invoice)
+    charges = admin(
+        "bookconnect.session.charge",
+        "search_read",
+        [("session_id", "in", ids), ("state", "!=", "cancelled")],
+        ["session_id", "kind", "move_id"],
+    )
+    charges_of = defaultdict(list)
+    for charge in charges:
+        charges_of[charge["session_id"][0]].append(charge)
+    posted = {invoice["id"] for invoice in invoices if invoice["state"] == "posted"}
     found = sum(
         1
-        for invoice in invoices
-        if invoice["state"] == "posted" and invoice["bookconnect_kind"] == "session"
+        for charge in charges
+        if charge["kind"] == "usage" and charge["move_id"] and charge["move_id"][0] in posted
     )
     record_reliability("concurrency", requests=requests_made, expected=len(ids), found=found)
 
@@ -463,8 +470,9 @@ def test_concurrent_events_ends_and_sweeps_invoice_and_charge_each_session_once(
                 f"{session['id']} measure: expected {seconds}s {price.billable_minutes} min "
                 f"{price.amount}, got {record}"
             )
-        kinds = [i["bookconnect_kind"] for i in invoices_of[session["id"]]]
-        if kinds != ["session"] or record["state"] != "paid":
+        kinds = [c["kind"] for c in charges_of[session["id"]]]
+        invoiced = [i["id"] for i in invoices if i["bookconnect_session_id"][0] == session["id"]]
+        if kinds != ["usage"] or len(invoiced) != 1 or record["state"] != "paid":
             mismatches.append(f"{session['id']}: {record['state']}, invoices {kinds}")
     assert not mismatches, "\n".join(mismatches)
     for invoice in invoices:

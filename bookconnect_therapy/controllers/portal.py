@@ -113,7 +113,7 @@ class TherapyPortal(CustomerPortal):
         sessions = self._bookconnect_upcoming_sessions_sudo(partner)
         if extra:
             sessions |= extra
-        shortfalls = sessions._prepaid_shortfalls()
+        shortfalls = request.env["bookconnect.client.money"].sudo()._prepaid_shortfalls(sessions)
         return sorted(shortfalls.items(), key=lambda item: (item[0].start, item[0].id or 0))
 
     def _bookconnect_not_found(self):

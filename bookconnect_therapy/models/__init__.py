@@ -7,6 +7,9 @@ from . import bookconnect_reminder_log
 from . import bookconnect_reminder_manager
 from . import bookconnect_topup_pack
 from . import bookconnect_therapy_session
+from . import bookconnect_session_charge
+from . import bookconnect_fee_manager
+from . import bookconnect_client_money
 from . import res_company
 from . import res_partner
 from . import res_users
@@ -15,6 +18,7 @@ from . import discuss_channel
 from . import discuss_channel_member
 from . import discuss_channel_rtc_session
 from . import account_move
+from . import account_move_line
 from . import payment_provider
 from . import bookconnect_payment_engine
 from . import payment_transaction

@@ -1,12 +1,4 @@
-from odoo import fields, models
-from odoo.tools import SQL
-
-SESSION_KINDS = [
-    ("session", "Session"),
-    ("late_cancel", "Late cancellation fee"),
-    ("no_show", "No-show fee"),
-    ("difference", "Difference to the pre-payment"),
-]
+from odoo import api, fields, models
 
 
 class AccountMove(models.Model):
@@ -20,7 +12,13 @@ class AccountMove(models.Model):
         readonly=True,
         groups="bookconnect_therapy.group_therapist",
     )
-    bookconnect_kind = fields.Selection(SESSION_KINDS, "Session charge", copy=False, readonly=True)
+    # Readable by accountants who may not read sessions: the session filter and the origin.
+    bookconnect_is_session = fields.Boolean(
+        "Therapy session invoice", compute="_compute_bookconnect_is_session", store=True
+    )
+    bookconnect_charge_ids = fields.One2many(
+        "bookconnect.session.charge", "move_id", "Session charges", readonly=True
+    )
     bookconnect_charge_deferred = fields.Boolean(
         "Waiting for the next charge",
         copy=False,
@@ -28,29 +26,47 @@ class AccountMove(models.Model):
         help="Below the smallest amount charged alone: added to the client's next card charge.",
     )
 
-    def init(self):
-        result = super().init()
-        # One live invoice per session and kind, whatever the number of workers or retries.
-        self.env.cr.execute(
-            SQL(
-                """
-                CREATE UNIQUE INDEX IF NOT EXISTS account_move_bookconnect_session_kind_uniq
-                    ON account_move (bookconnect_session_id, bookconnect_kind)
-                 WHERE bookconnect_session_id IS NOT NULL
-                   AND move_type = 'out_invoice'
-                   AND state != 'cancel'
-                """
-            )
-        )
-        return result
+    @api.depends("bookconnect_session_id")
+    def _compute_bookconnect_is_session(self):
+        for move in self.sudo():
+            move.bookconnect_is_session = bool(move.bookconnect_session_id)
 
     def _invoice_paid_hook(self):
         result = super()._invoice_paid_hook()
-        sessions = (
-            self.sudo().filtered(lambda m: m.bookconnect_kind == "session").bookconnect_session_id
+        charges = (
+            self.env["bookconnect.session.charge"]
+            .sudo()
+            .search([("move_id", "in", self.ids), ("state", "=", "invoiced")])
         )
-        sessions._mark_paid()
+        charges.write({"state": "paid"})
+        charges.filtered(lambda c: c.kind in ("booked", "usage")).session_id._mark_paid()
         return result
+
+    def _bookconnect_hold_invoices(self):
+        """The invoices among these that a session's card hold pays: the session's price and
+        its fees, never a difference to an advance payment."""
+        return self.filtered(
+            lambda m: (
+                m.move_type == "out_invoice"
+                and m.sudo().bookconnect_charge_ids.filtered(
+                    lambda c: c.kind not in ("difference", "refund")
+                )
+            )
+        )
+
+    def _bookconnect_post_and_send(self, notify_refunds=True):
+        """Post session invoices and credit notes, then collect them: invoices are paid per
+        the session's policy and told to the client by their outcome (the collector queues
+        Odoo's own sending); what credit notes give back is refunded to the card it was
+        paid with.
+
+        :param notify_refunds: email the client about the credit notes.
+        """
+        self.filtered(lambda m: m.state == "draft").action_post()
+        collector = self.env["bookconnect.collector"].sudo()
+        collector._collect(self)
+        if notify_refunds:
+            collector._notify_refunds(self.filtered(lambda m: m.move_type == "out_refund"))
 
     def _bookconnect_send(self):
         """Queue the invoices for Odoo's own sending (email with the portal link and PDF),

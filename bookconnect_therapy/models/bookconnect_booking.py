@@ -297,6 +297,7 @@ class BookconnectBooking(models.AbstractModel):
                 "booked_at": created,
             }
         )
+        session._confirm()
         confirm_minutes = therapist.company_id.bookconnect_booking_confirm_minutes
         if confirm_minutes and self._booking_requirements(session):
             # Never later than the start: an unconfirmed session does not take place.

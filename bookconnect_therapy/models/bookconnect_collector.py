@@ -1,8 +1,7 @@
 import logging
 from collections import defaultdict
 
-from odoo import Command, _, api, fields, models
-from odoo.exceptions import UserError
+from odoo import Command, _, api, models
 from odoo.tools import float_compare
 
 _logger = logging.getLogger(__name__)
@@ -48,7 +47,7 @@ class BookconnectCollector(models.AbstractModel):
         txs = self.env["payment.transaction"]
         holds = {
             invoice: self.env["bookconnect.card.hold"]._active(invoice.bookconnect_session_id)
-            for invoice in invoices.filtered(lambda m: m.bookconnect_kind == "session")
+            for invoice in invoices._bookconnect_hold_invoices()
         }
         captured = self.env["account.move"]
         for invoice, hold in holds.items():
@@ -305,41 +304,10 @@ class BookconnectCollector(models.AbstractModel):
     # Refunds
     # ------------------------------------------------------------------
 
-    def _refund(self, invoice, amount, reason):
-        """Refund ``amount`` of a session invoice: a credit note and, for what the client paid
-        by card, a refund through the provider, reconciled together.
-
-        :return: the posted credit note.
-        :raise UserError: when the amount is not positive or exceeds what can be refunded.
-        """
-        currency = invoice.currency_id
-        refunded = sum(
-            invoice.reversal_move_ids.filtered(lambda m: m.state == "posted").mapped("amount_total")
-        )
-        refundable = currency.round(invoice.amount_total - refunded)
-        if float_compare(amount, 0, precision_rounding=currency.rounding) <= 0:
-            raise UserError(_("The amount to refund must be positive."))
-        if float_compare(amount, refundable, precision_rounding=currency.rounding) > 0:
-            raise UserError(
-                _(
-                    "At most %(amount)s of invoice %(invoice)s can still be refunded.",
-                    amount=currency.format(refundable),
-                    invoice=invoice.name,
-                )
-            )
-        credit_note = self._make_credit_note(invoice, amount, reason)
-        self._refund_credit_notes(credit_note)
-        if credit_note.payment_state in ("not_paid", "partial") and invoice.payment_state in (
-            "not_paid",
-            "partial",
-        ):
-            # Nothing was paid for this part: the credit note settles the open invoice.
-            (credit_note | invoice)._bookconnect_open_receivables().reconcile()
-        return credit_note
-
     def _refund_credit_notes(self, credit_notes):
-        """Pay posted credit notes back to the card payments of the invoices they reverse,
-        up to what those payments took, through the payment engine. Safe to run twice: a
+        """Give back what posted credit notes credit: what is still owed on the invoice they
+        reverse is settled by the credit note, and the rest is paid back to the card payments of
+        that invoice, up to what they took, through the payment engine. Safe to run twice: a
         credit note already refunded, or being refunded, is not refunded again.
 
         :return: the card transactions refunds were asked of.
@@ -357,15 +325,15 @@ class BookconnectCollector(models.AbstractModel):
                     ("amount", ">", 0),
                 ]
             )
+            if invoice.payment_state in ("not_paid", "partial"):
+                # What is still owed is settled by the credit note: only what was paid goes back.
+                (credit_note | invoice)._bookconnect_open_receivables().reconcile()
             busy = paid_by_card._bookconnect_queued(
                 "refund", detail=f"invoice_ids=[{credit_note.id}]"
             )
             if busy or any(tx._bookconnect_refunded_amount(credit_note) for tx in paid_by_card):
                 continue
-            to_refund = min(
-                credit_note.amount_total,
-                currency.round(invoice.amount_total - invoice.amount_residual),
-            )
+            to_refund = credit_note.amount_residual
             for tx in paid_by_card:
                 if float_compare(to_refund, 0, precision_rounding=currency.rounding) <= 0:
                     break
@@ -388,52 +356,3 @@ class BookconnectCollector(models.AbstractModel):
             template.sudo().send_mail_batch(
                 credit_notes.ids, email_layout_xmlid="mail.mail_notification_light"
             )
-
-    def _make_credit_note(self, invoice, amount, reason):
-        currency = invoice.currency_id
-        if float_compare(amount, invoice.amount_total, precision_rounding=currency.rounding) == 0:
-            credit_note = invoice._reverse_moves(
-                default_values_list=[
-                    {
-                        "ref": reason,
-                        "invoice_date": fields.Date.context_today(self),
-                        "invoice_user_id": invoice.invoice_user_id.id,
-                        "bookconnect_session_id": invoice.bookconnect_session_id.id,
-                    }
-                ]
-            )
-        else:
-            line = invoice.invoice_line_ids[:1]
-            # The unit price that gives ``amount`` once the line's taxes are added.
-            share = amount / invoice.amount_total if invoice.amount_total else 0.0
-            credit_note = self.env["account.move"].create(
-                {
-                    "move_type": "out_refund",
-                    "partner_id": invoice.partner_id.id,
-                    "journal_id": invoice.journal_id.id,
-                    "currency_id": currency.id,
-                    "company_id": invoice.company_id.id,
-                    "invoice_date": fields.Date.context_today(self),
-                    "reversed_entry_id": invoice.id,
-                    "invoice_user_id": invoice.invoice_user_id.id,
-                    "ref": reason,
-                    "invoice_origin": invoice.invoice_origin,
-                    "bookconnect_session_id": invoice.bookconnect_session_id.id,
-                    "invoice_line_ids": [
-                        Command.create(
-                            {
-                                "product_id": line.product_id.id,
-                                "name": _("Refund: %(label)s", label=line.name),
-                                "quantity": 1,
-                                "product_uom_id": line.product_id.uom_id.id,
-                                "price_unit": currency.round(
-                                    sum(invoice.invoice_line_ids.mapped("price_subtotal")) * share
-                                ),
-                                "tax_ids": [Command.set(line.tax_ids.ids)],
-                            }
-                        )
-                    ],
-                }
-            )
-        credit_note.action_post()
-        return credit_note

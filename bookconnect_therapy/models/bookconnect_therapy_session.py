@@ -11,9 +11,9 @@ from odoo.tools import SQL, format_amount, format_date, format_datetime
 
 from ..core import (
     cancellation_outcome,
-    is_no_show,
     minutes_affordable,
 )
+from .bookconnect_session_charge import FEE_KINDS, SESSION_KINDS
 
 _logger = logging.getLogger(__name__)
 
@@ -155,24 +155,25 @@ class BookconnectTherapySession(models.Model):
         compute="_compute_estimated_amount", help="Price of the booked duration under the policy."
     )
     ended_at = fields.Datetime(readonly=True, copy=False)
-    fee_kind = fields.Selection(
-        [("late_cancel", "Late cancellation"), ("no_show", "No-show")], readonly=True, copy=False
+    charge_ids = fields.One2many(
+        "bookconnect.session.charge", "session_id", "Charges", readonly=True
     )
-    fee_amount = fields.Monetary(readonly=True, copy=False, tracking=True)
+    fee_charge_id = fields.Many2one(
+        "bookconnect.session.charge",
+        "Fee",
+        compute="_compute_fee_charge_id",
+        compute_sudo=True,
+        help="The late-cancellation or no-show fee, if any.",
+    )
     fee_state = fields.Selection(
         [
             ("pending", "In review"),
             ("waived", "Waived"),
             ("charged", "Charged"),
         ],
-        readonly=True,
-        copy=False,
-        tracking=True,
+        compute="_compute_fee_charge_id",
+        compute_sudo=True,
     )
-    fee_due_at = fields.Datetime(
-        "Fee charged after", readonly=True, copy=False, help="End of the review window."
-    )
-    fee_waiver_reason = fields.Char(readonly=True, copy=False)
     policy_summary = fields.Text(
         "Terms for the client", compute="_compute_policy_summary", compute_sudo=True
     )
@@ -212,7 +213,14 @@ class BookconnectTherapySession(models.Model):
         help="An online booking still waiting for what the payment terms ask for (a saved "
         "card, payment in advance) is released at this time if it has not been given.",
     )
-    invoice_id = fields.Many2one("account.move", readonly=True, copy=False, index=True)
+    invoice_id = fields.Many2one(
+        "account.move",
+        compute="_compute_invoice_id",
+        store=True,
+        copy=False,
+        index=True,
+        help="The invoice of the session's price: booked (paid in advance) or measured.",
+    )
     invoice_ids = fields.One2many("account.move", "bookconnect_session_id", "All invoices")
     invoice_count = fields.Integer(compute="_compute_invoice_count", compute_sudo=True)
     # Therapists and practice managers read neither invoices nor payments: what they need
@@ -338,6 +346,22 @@ class BookconnectTherapySession(models.Model):
         for session in self:
             session.policy_summary = session.policy_id._client_summary(session.partner_id.lang)
 
+    @api.depends("charge_ids.kind", "charge_ids.state")
+    def _compute_fee_charge_id(self):
+        states = {"review": "pending", "waived": "waived", "cancelled": False}
+        for session in self:
+            fee = session.charge_ids.filtered(
+                lambda c: c.kind in FEE_KINDS and c.state != "cancelled"
+            )[:1]
+            session.fee_charge_id = fee
+            session.fee_state = states.get(fee.state, "charged") if fee else False
+
+    @api.depends("charge_ids.move_id")
+    def _compute_invoice_id(self):
+        for session in self:
+            charges = session.charge_ids.filtered(lambda c: c.kind in SESSION_KINDS and c.move_id)
+            session.invoice_id = charges.sorted("id")[:1].move_id
+
     @api.depends("invoice_ids")
     def _compute_invoice_count(self):
         for session in self:
@@ -345,7 +369,7 @@ class BookconnectTherapySession(models.Model):
 
     @api.depends(
         "state",
-        "fee_state",
+        "charge_ids.state",
         "invoice_ids.payment_state",
         "invoice_ids.transaction_ids.state",
         "transaction_ids.state",
@@ -411,11 +435,22 @@ class BookconnectTherapySession(models.Model):
         )
         for session, call, event in zip(sessions, calls, events, strict=True):
             session.write({"call_id": call.id, "calendar_event_id": event.id})
-        sessions.sudo()._create_upfront_invoices()
         self.env["bookconnect.reminder.manager"]._send_booking_confirmations(
             sessions.filtered(lambda s: s.start > fields.Datetime.now())
         )
         return sessions
+
+    def web_save(self, vals, specification, next_id=None):
+        """Override of web: a session saved new from the form is confirmed at once, as the
+        therapist expects (a pay-in-full session's booked price is invoiced)."""
+        sessions = self
+        if not sessions:
+            sessions = self.create(vals)
+            sessions.action_confirm()
+            vals = {}
+        return super(BookconnectTherapySession, sessions).web_save(
+            vals, specification, next_id=next_id
+        )
 
     def write(self, vals):
         context = self.env.context
@@ -587,7 +622,7 @@ class BookconnectTherapySession(models.Model):
         self.ensure_one()
         now = now or fields.Datetime.now()
         policy = self.policy_id
-        late_fee = policy._fee("late", self._session_price())
+        late_fee = policy._fee("late", self.env["bookconnect.fee.manager"]._session_price(self))
         booked_at = booked_at or self.booked_at or self.create_date or None
         outcome = cancellation_outcome(
             self.start,
@@ -643,7 +678,7 @@ class BookconnectTherapySession(models.Model):
         )
         free = sessions.filtered(lambda s: s.state == "cancelled")
         free._release_prepayments()
-        (sessions - free)._apply_fee("late_cancel", now)
+        self.env["bookconnect.fee.manager"]._apply_fees(sessions - free, "late_cancel", now)
         if by != "unconfirmed":
             # A fee in review or waived is told by the fee's own email, which says the session
             # is cancelled too: one email per cancellation.
@@ -655,24 +690,36 @@ class BookconnectTherapySession(models.Model):
     def _release_prepayments(self):
         """Nothing is owed for these sessions: release card holds, refund what was paid in
         advance (or cancel it with a credit note when it was not paid yet)."""
-        collector = self.env["bookconnect.collector"].sudo()
+        Charge = self.env["bookconnect.session.charge"].sudo()
+        refunds = []
         for session in self:
             hold = session._active_hold()
             if hold:
                 self.env["bookconnect.card.hold"].sudo()._void(hold)
             invoice = session.sudo().invoice_id
-            if invoice.state == "posted" and invoice.bookconnect_kind == "session":
+            if invoice.state == "posted":
                 refundable = invoice.amount_total - sum(
                     invoice.reversal_move_ids.filtered(lambda m: m.state == "posted").mapped(
                         "amount_total"
                     )
                 )
                 if not invoice.currency_id.is_zero(refundable):
-                    collector._refund(invoice, refundable, _("Session cancelled in time"))
+                    refunds.append(
+                        Charge._prepare_refund_values(
+                            invoice, refundable, _("Session cancelled in time")
+                        )
+                    )
+        # The cancellation's own email tells the client about the refund.
+        Charge.create(refunds)._create_invoices(notify_refunds=False)
 
     def action_client_cancel(self):
-        """Cancel as the client (portal): free inside the policy's window, else late."""
+        """Cancel as the client (portal): free inside the policy's window, else late.
+
+        :raise AccessError: when the current user is not the session's client.
+        """
         self.ensure_one()
+        if self.partner_id != self.env.user.partner_id:
+            raise AccessError(_("Only the session's client can cancel it this way."))
         if self.state != "scheduled":
             raise UserError(_("Session %(name)s can no longer be cancelled.", name=self.name))
         return bool(self.sudo()._cancel(by="client"))
@@ -767,7 +814,7 @@ class BookconnectTherapySession(models.Model):
                     minutes=session.billable_minutes,
                 ),
             )
-        billable._create_invoices()
+        billable._invoice_usage()
         upfront._settle_upfront()
         return sessions
 
@@ -815,24 +862,12 @@ class BookconnectTherapySession(models.Model):
         )
         return f"{text} {suffix}".strip()
 
-    def _prepare_invoice_values(self, journal, kind="session", line=None):
-        """Values of a customer invoice of one session: one neutral line.
-
-        :param kind: what the invoice is for (see ``account.move.bookconnect_kind``).
-        :param line: dict overriding the line's ``quantity``, ``price_unit`` and ``name``;
-            by default the session's priced measurement.
-        """
+    def _prepare_invoice(self, journal, move_type="out_invoice"):
+        """Values of a customer invoice (or credit note) of the session, without lines: each
+        charge it bills adds its own (see ``bookconnect.session.charge``)."""
         self.ensure_one()
-        policy = self.policy_id
-        product = policy.product_id
-        line = {
-            "quantity": self.quantity,
-            "price_unit": self.unit_price,
-            "name": self._invoice_line_label(),
-            **(line or {}),
-        }
         return {
-            "move_type": "out_invoice",
+            "move_type": move_type,
             "journal_id": journal.id,
             "company_id": self.company_id.id,
             "partner_id": self.partner_id.id,
@@ -843,18 +878,34 @@ class BookconnectTherapySession(models.Model):
             # the name the client reads on the invoice (not whoever ran the sweep).
             "invoice_user_id": self.therapist_id.id,
             "bookconnect_session_id": self.id,
-            "bookconnect_kind": kind,
-            "invoice_line_ids": [
-                Command.create(
-                    {
-                        "product_id": product.id,
-                        "name": line["name"],
-                        "quantity": line["quantity"],
-                        "product_uom_id": product.uom_id.id,
-                        "price_unit": line["price_unit"],
-                    }
-                )
-            ],
+            "invoice_line_ids": [],
+        }
+
+    def _prepare_usage_charge(self):
+        """Values of the charge of the session's priced measurement (or correction)."""
+        self.ensure_one()
+        return {
+            "session_id": self.id,
+            "kind": "usage",
+            "quantity": self.quantity,
+            "price_unit": self.unit_price,
+            "amount": self.amount,
+            "description": self._invoice_line_label(),
+        }
+
+    def _prepare_booked_charge(self):
+        """Values of the charge of the booked duration's price, paid in advance."""
+        self.ensure_one()
+        price = self.policy_id._price(self.duration * 60, self.channel)
+        return {
+            "session_id": self.id,
+            "kind": "booked",
+            "quantity": float(price.quantity),
+            "price_unit": float(price.unit_price),
+            "amount": float(price.amount),
+            "description": self._invoice_line_label(
+                minutes=price.billable_minutes, suffix=_("(booked, paid in advance)")
+            ),
         }
 
     def _sales_journals(self):
@@ -876,80 +927,39 @@ class BookconnectTherapySession(models.Model):
             )
         return by_company
 
-    def _create_invoices(self):
-        """Create, post and send the invoices of ended sessions, in one batch."""
-        if not self:
-            return self.env["account.move"]
-        journals = self._sales_journals()
-        invoices = (
-            self.env["account.move"]
-            .with_context(default_move_type="out_invoice", tracking_disable=True)
-            .create(
-                [session._prepare_invoice_values(journals[session.company_id]) for session in self]
-            )
-        )
-        invoices.action_post()
-        by_session = {invoice.bookconnect_session_id: invoice for invoice in invoices}
-        for session in self:
-            session.with_context(bookconnect_sync=True).write(
-                {"invoice_id": by_session[session].id, "state": "invoiced"}
-            )
-        self._after_invoices_posted(invoices)
-        return invoices
+    def action_confirm(self):
+        """Confirm the sessions (see :meth:`_confirm`)."""
+        self._check_access_therapist()
+        self.sudo()._confirm()
+        return True
 
-    def _after_invoices_posted(self, invoices):
-        """Collect posted invoices per the sessions' policies (card charge, hold capture) and
-        tell the client once, for the outcome (see the collector's ``_collect``)."""
-        return self.env["bookconnect.collector"]._collect(invoices)
+    def _confirm(self):
+        """Confirm booked sessions: under a pay-in-full policy, the booked price is invoiced
+        now and collected (saved card, or the portal) before the session; the end settles
+        the difference with the measurement. Safe to call twice.
 
-    def _create_upfront_invoices(self):
-        """Invoice the booked price at booking for pay-in-full policies; the client pays it
-        (saved card or portal) before the session, and the end settles the difference."""
+        :return: the invoices made.
+        """
         sessions = self.filtered(
             lambda s: (
-                s.policy_id.prepayment == "full" and not s.invoice_id and s.state == "scheduled"
+                s.state == "scheduled"
+                and s.policy_id.prepayment == "full"
+                and not s.charge_ids.filtered(lambda c: c.kind == "booked")
             )
         )
-        if not sessions:
-            return self.env["account.move"]
-        journals = sessions._sales_journals()
-        values = []
-        for session in sessions:
-            price = session.policy_id._price(session.duration * 60, session.channel)
-            label = session._invoice_line_label(
-                minutes=price.billable_minutes, suffix=_("(booked, paid in advance)")
-            )
-            values.append(
-                session._prepare_invoice_values(
-                    journals[session.company_id],
-                    line={
-                        "quantity": float(price.quantity),
-                        "price_unit": float(price.unit_price),
-                        "name": label,
-                    },
-                )
-            )
-        invoices = (
-            self.env["account.move"]
-            .with_context(default_move_type="out_invoice", tracking_disable=True)
-            .create(values)
+        return (
+            self.env["bookconnect.session.charge"]
+            .sudo()
+            .create([session._prepare_booked_charge() for session in sessions])
+            ._create_invoices()
         )
-        invoices.action_post()
-        by_session = {invoice.bookconnect_session_id: invoice for invoice in invoices}
-        for session in sessions:
-            session.with_context(bookconnect_sync=True).write(
-                {"invoice_id": by_session[session].id}
-            )
-        self._after_invoices_posted(invoices)
-        return invoices
 
     def _settle_upfront(self):
         """Settle ended sessions that were paid for up front against what they measured:
         a shorter session is refunded the difference (credit note and card refund), a
         longer one is invoiced (and charged) the extra."""
-        collector = self.env["bookconnect.collector"]
-        credit_notes = self.env["account.move"]
-        extra_values, journals = [], self._sales_journals() if self else {}
+        Charge = self.env["bookconnect.session.charge"]
+        values = []
         for session in self:
             invoice = session.invoice_id
             booked = invoice.amount_untaxed
@@ -959,34 +969,24 @@ class BookconnectTherapySession(models.Model):
                 continue
             if difference < 0 and invoice.state == "posted":
                 share = -difference / booked if booked else 1.0
-                credit_notes |= collector._refund(
+                refund = Charge._prepare_refund_values(
                     invoice,
                     currency.round(invoice.amount_total * share),
                     _("Shorter than booked: %(minutes)s min", minutes=session.billable_minutes),
                 )
+                values.append({**refund, "kind": "difference"})
             elif difference > 0:
-                extra_values.append(
-                    session._prepare_invoice_values(
-                        journals[session.company_id],
-                        kind="difference",
-                        line={
-                            "quantity": 1,
-                            "price_unit": difference,
-                            "name": session._invoice_line_label(
-                                suffix=_("(beyond the time paid in advance)")
-                            ),
-                        },
-                    )
+                values.append(
+                    {
+                        "session_id": session.id,
+                        "kind": "difference",
+                        "amount": difference,
+                        "description": session._invoice_line_label(
+                            suffix=_("(beyond the time paid in advance)")
+                        ),
+                    }
                 )
-        if extra_values:
-            extras = (
-                self.env["account.move"]
-                .with_context(default_move_type="out_invoice", tracking_disable=True)
-                .create(extra_values)
-            )
-            extras.action_post()
-            self._after_invoices_posted(extras)
-        collector._notify_refunds(credit_notes)
+        Charge.create(values)._create_invoices()
         for session in self:
             paid = session.invoice_id.payment_state in ("paid", "in_payment", "reversed")
             session.with_context(bookconnect_sync=True).write(
@@ -1026,11 +1026,11 @@ class BookconnectTherapySession(models.Model):
             if self.fee_state == "pending":
                 return _(
                     "%(fee)s fee in review: charged after %(day)s unless waived",
-                    fee=money(self.fee_amount),
-                    day=day(self.fee_due_at),
+                    fee=money(self.fee_charge_id.amount),
+                    day=day(self.fee_charge_id.due_at),
                 )
             if self.fee_state == "waived":
-                return _("Fee waived: %(reason)s", reason=self.fee_waiver_reason)
+                return _("Fee waived: %(reason)s", reason=self.fee_charge_id.waiver_reason)
             if self.state in OPEN_STATES:
                 return _("Invoiced when the session ends")
             return _("Nothing to bill")
@@ -1105,9 +1105,10 @@ class BookconnectTherapySession(models.Model):
         invoice = self.sudo().invoice_id
         if not invoice or invoice.state != "posted":
             raise UserError(_("Session %(name)s has no posted invoice to refund.", name=self.name))
-        collector = self.env["bookconnect.collector"].sudo()
-        credit_note = collector._refund(invoice, amount, reason)
-        collector._notify_refunds(credit_note)
+        Charge = self.env["bookconnect.session.charge"].sudo()
+        credit_note = Charge.create(
+            Charge._prepare_refund_values(invoice, amount, reason)
+        )._create_invoices()
         self.message_post(
             body=_(
                 "%(user)s refunded %(amount)s: %(reason)s (credit note %(note)s)",
@@ -1125,7 +1126,8 @@ class BookconnectTherapySession(models.Model):
         )
 
     def _set_correction(self, minutes, reason):
-        """Record a therapist's correction of the measured time, with who and why."""
+        """Record a therapist's correction of the measured time, with who and why, and price
+        an ended session again: billed if it now costs something."""
         self._check_access_therapist()
         if minutes < 0:
             raise ValidationError(_("Corrected minutes cannot be negative."))
@@ -1144,7 +1146,7 @@ class BookconnectTherapySession(models.Model):
                 if session.corrected_by_id
                 else round(session.measured_seconds / 60, 1)
             )
-            session.sudo().with_context(bookconnect_sync=True).write(
+            session.sudo().with_context(**{BILLING_WRITE: True}).write(
                 {
                     "corrected_minutes": minutes,
                     "correction_reason": reason.strip(),
@@ -1152,7 +1154,7 @@ class BookconnectTherapySession(models.Model):
                 }
             )
             if session.state == "done":
-                session.sudo().write(session._compute_billing()[session])
+                session.sudo()._reprice()
             session.message_post(
                 body=_(
                     "%(user)s corrected the measured time from %(before)s to %(after)s min: "
@@ -1165,71 +1167,26 @@ class BookconnectTherapySession(models.Model):
                 author_id=self.env.user.partner_id.id,
             )
 
+    def _reprice(self):
+        """Price ended sessions again (after a correction) and bill the ones that now cost
+        something, through their usage charge."""
+        for session in self:
+            session.with_context(bookconnect_sync=True).write(session._compute_billing()[session])
+        self.filtered(
+            lambda s: s.amount > 0 and not s.charge_ids.filtered(lambda c: c.kind == "usage")
+        )._invoice_usage()
+
+    def _invoice_usage(self):
+        """Invoice priced sessions their measured price, through their usage charge."""
+        # Invoiced before the invoices are collected: a payment taken at once marks it paid.
+        self.with_context(bookconnect_sync=True).write({"state": "invoiced"})
+        self.env["bookconnect.session.charge"].create(
+            [session._prepare_usage_charge() for session in self]
+        )._create_invoices()
+
     # ------------------------------------------------------------------
     # Fees: late cancellations and no-shows
     # ------------------------------------------------------------------
-
-    def _session_price(self):
-        """The price of the booked session, the base of percentage fees."""
-        self.ensure_one()
-        return self.policy_id._price(self.duration * 60, self.channel).amount
-
-    def _apply_fee(self, kind, now=None):
-        """Put the policy's fee for a late cancellation or a no-show in review: it is charged
-        after the policy's review window unless the therapist waives it, or waived at once
-        when the policy spares a client's first offence."""
-        now = now or fields.Datetime.now()
-        policy_kind = "late" if kind == "late_cancel" else "no_show"
-        earlier = dict(
-            self.env["bookconnect.therapy.session"]
-            .sudo()
-            ._read_group(
-                [
-                    ("partner_id", "in", self.partner_id.ids),
-                    ("fee_state", "!=", False),
-                    ("id", "not in", self.ids),
-                ],
-                ["partner_id"],
-                ["__count"],
-            )
-        )
-        for session in self:
-            fee = float(session.policy_id._fee(policy_kind, session._session_price()))
-            values = {"fee_kind": kind, "fee_amount": fee}
-            if session.currency_id.is_zero(fee):
-                session.with_context(bookconnect_sync=True).write(values)
-                session._release_prepayments()
-                continue
-            if session.policy_id.waive_first_offence and not earlier.get(session.partner_id):
-                values.update(
-                    fee_state="waived",
-                    fee_waiver_reason=_("First late cancellation or no-show of this client"),
-                )
-                session.with_context(bookconnect_sync=True).write(values)
-                session.message_post(
-                    body=_(
-                        "The %(fee)s fee is waived: it is the client's first.",
-                        fee=session.currency_id.format(fee),
-                    )
-                )
-                session._release_prepayments()
-                session._send_client_email("bookconnect_therapy.mail_template_fee_waived")
-                earlier[session.partner_id] = 1
-                continue
-            due = now + timedelta(hours=session.policy_id.review_hours)
-            values.update(fee_state="pending", fee_due_at=due)
-            session.with_context(bookconnect_sync=True).write(values)
-            earlier[session.partner_id] = earlier.get(session.partner_id, 0) + 1
-            session.message_post(
-                body=_(
-                    "A %(fee)s fee applies (%(kind)s). It will be charged after %(due)s unless "
-                    "it is waived.",
-                    fee=session.currency_id.format(fee),
-                    kind=dict(session._fields["fee_kind"]._description_selection(self.env))[kind],
-                    due=session._practice_time(due),
-                )
-            )
-            session._send_client_email("bookconnect_therapy.mail_template_fee_applied")
 
     def action_waive_fee(self):
         self.ensure_one()
@@ -1243,29 +1200,9 @@ class BookconnectTherapySession(models.Model):
         }
 
     def _waive_fee(self, reason):
-        """Waive a fee still in review; the reason goes to the chatter."""
+        """Waive the sessions' fees still in review; the reason goes to the chatter."""
         self._check_access_therapist()
-        if not (reason or "").strip():
-            raise ValidationError(_("Say why the fee is waived."))
-        for session in self:
-            if session.fee_state != "pending":
-                raise UserError(
-                    _("Session %(name)s has no fee in review to waive.", name=session.name)
-                )
-            session.sudo().with_context(bookconnect_sync=True).write(
-                {"fee_state": "waived", "fee_waiver_reason": reason.strip()}
-            )
-            session.message_post(
-                body=_(
-                    "%(user)s waived the %(fee)s fee: %(reason)s",
-                    user=self.env.user.name,
-                    fee=session.currency_id.format(session.fee_amount),
-                    reason=reason.strip(),
-                ),
-                author_id=self.env.user.partner_id.id,
-            )
-            session.sudo()._release_prepayments()
-            session.sudo()._send_client_email("bookconnect_therapy.mail_template_fee_waived")
+        self.env["bookconnect.fee.manager"]._waive_fees(self, reason)
 
     def action_mark_no_show(self):
         """The therapist marks a client who did not come as a no-show."""
@@ -1288,124 +1225,7 @@ class BookconnectTherapySession(models.Model):
         sessions.with_context(bookconnect_sync=True).write({"state": "no_show", "ended_at": now})
         for session in sessions:
             session.message_post(body=_("The client did not come: marked as a no-show."))
-        sessions._apply_fee("no_show", now)
-        return sessions
-
-    @api.model
-    def _cron_detect_no_shows(self, batch_size=200):
-        """Mark as no-shows the sessions whose client has not joined within the policy's delay."""
-        now = fields.Datetime.now()
-        candidates = self.sudo().search(
-            [
-                ("state", "in", OPEN_STATES),
-                ("start", "<=", now),
-                ("call_id.client_joined", "=", False),
-            ],
-            order="start",
-            limit=batch_size * 5,
-        )
-        due = candidates.filtered(
-            lambda s: is_no_show(s.start, now, s.policy_id.no_show_delay_minutes, False)
-        )[:batch_size]
-        marked = due._mark_no_show(now)
-        self.env["ir.cron"]._notify_progress(
-            done=len(marked), remaining=max(len(candidates) - len(due), 0)
-        )
-
-    @api.model
-    def _cron_charge_fees(self, batch_size=200):
-        """Invoice and collect the fees whose review window has passed."""
-        now = fields.Datetime.now()
-        due = self.sudo().search(
-            [("fee_state", "=", "pending"), ("fee_due_at", "<=", now)],
-            order="fee_due_at",
-            limit=batch_size + 1,
-        )
-        remaining = max(len(due) - batch_size, 0)
-        charged = due[:batch_size]._charge_fees()
-        self.env["ir.cron"]._notify_progress(done=len(charged), remaining=remaining)
-
-    def _charge_fees(self):
-        """Fees whose review ended: a fee invoice, collected like a session (from the card
-        hold first); a session paid up front keeps the fee and is refunded the rest."""
-        sessions = self.filtered(lambda s: s.fee_state == "pending")
-        if not sessions:
-            return sessions
-        self.env.cr.execute(
-            SQL(
-                "SELECT id FROM %s WHERE id IN %s AND fee_state = 'pending' "
-                "FOR NO KEY UPDATE SKIP LOCKED",
-                SQL.identifier(self._table),
-                tuple(sessions.ids),
-            )
-        )
-        sessions = self.browse([row[0] for row in self.env.cr.fetchall()])
-        prepaid = sessions.filtered(lambda s: s.invoice_id.bookconnect_kind == "session")
-        to_invoice = sessions - prepaid
-        collector = self.env["bookconnect.collector"]
-        credit_notes = self.env["account.move"]
-        for session in prepaid:
-            invoice = session.invoice_id
-            keep = min(session.fee_amount, invoice.amount_total)
-            rest = session.currency_id.round(invoice.amount_total - keep)
-            if rest > 0:
-                credit_notes |= collector._refund(
-                    invoice,
-                    rest,
-                    _(
-                        "Cancelled: only the %(fee)s fee is kept",
-                        fee=session.currency_id.format(keep),
-                    ),
-                )
-        invoices = self.env["account.move"]
-        if to_invoice:
-            journals = to_invoice._sales_journals()
-            values = []
-            for session in to_invoice:
-                label = dict(session._fields["fee_kind"].selection)[session.fee_kind]
-                date = format_date(
-                    session.env,
-                    fields.Datetime.context_timestamp(
-                        session.with_context(tz=session.partner_id.tz or "UTC"), session.start
-                    ).date(),
-                    lang_code=session.partner_id.lang,
-                )
-                values.append(
-                    session._prepare_invoice_values(
-                        journals[session.company_id],
-                        kind=session.fee_kind,
-                        line={
-                            "quantity": 1,
-                            "price_unit": session.fee_amount,
-                            "name": _(
-                                "%(label)s fee — session of %(date)s", label=label, date=date
-                            ),
-                        },
-                    )
-                )
-            invoices = (
-                self.env["account.move"]
-                .with_context(default_move_type="out_invoice", tracking_disable=True)
-                .create(values)
-            )
-            invoices.action_post()
-        sessions.with_context(bookconnect_sync=True).write({"fee_state": "charged"})
-        captured = self.env["account.move"]
-        for invoice in invoices:
-            hold = invoice.bookconnect_session_id._active_hold()
-            if hold:
-                used = collector._capture_hold(hold, invoice)
-                if used.state == "done" or used._bookconnect_queued("capture"):
-                    captured |= invoice
-        to_charge = invoices.filtered(
-            lambda m: (
-                m.payment_state in ("not_paid", "partial")
-                and m.bookconnect_session_id.policy_id.collection == "card"
-            )
-        )
-        collector._charge_invoices(to_charge)
-        collector._send_by_outcome(invoices, captured | to_charge)
-        collector._notify_refunds(credit_notes)
+        self.env["bookconnect.fee.manager"]._apply_fees(sessions, "no_show", now)
         return sessions
 
     # ------------------------------------------------------------------
@@ -1510,303 +1330,10 @@ class BookconnectTherapySession(models.Model):
             )
 
     def _client_money_lines(self, tz=None):
-        """Everything this session costs the client or gives back to them, as they should read
-        it: its invoices and credit notes, its card holds, and a fee in review or waived. The
-        portal pages and the client's emails all show these lines.
-
-        :param tz: the reader's time zone (default: the client's).
-        :return: list of dicts, oldest first, each with ``kind`` (``invoice``,
-            ``credit_note``, ``hold`` or ``fee``), ``label``, ``amount`` (signed: positive for
-            what the client pays or owes, or what a hold reserves; negative for what they get
-            back), ``currency``, ``date`` (a date, in ``tz``), ``state`` (a key: ``paid``,
-            ``to_pay``, ``being_paid``, ``deferred``, ``reversed``, ``refunded``, ``credited``,
-            ``held``, ``captured``, ``released``, ``refused``, ``in_review``, ``waived``,
-            ``charged``), ``state_label`` (in words), ``why``, ``document`` (the invoice or
-            credit note number, or ``""``), ``url`` (its portal link, or ``""``) and ``tone`` (a
-            Bootstrap text-bg class for the state).
-        """
+        """Everything this session costs the client or gives back to them (see
+        ``bookconnect.client.money``): the portal pages and the client's emails show them."""
         self.ensure_one()
-        session = self.sudo()
-        tz = tz or self._client_tz()
-        local = session.with_context(tz=tz)
-
-        def day(value):
-            return fields.Datetime.context_timestamp(local, value).date() if value else False
-
-        lines = []
-        moves = session.invoice_ids.filtered(
-            lambda m: m.state == "posted" and m.move_type in ("out_invoice", "out_refund")
-        )
-        txs = (
-            self.env["payment.transaction"].sudo().search([("invoice_ids", "in", moves.ids)])
-            if moves
-            else self.env["payment.transaction"]
-        )
-        for move in moves.sorted("id"):
-            moved = txs.filtered(lambda tx, move=move: move in tx.invoice_ids)
-            line = {
-                "currency": move.currency_id,
-                "date": move.invoice_date or move.date,
-                "document": move.name,
-                "url": move.get_portal_url(),
-            }
-            if move.move_type == "out_invoice":
-                line.update(
-                    kind="invoice",
-                    label=session._money_invoice_label(move),
-                    amount=move.amount_total,
-                    why=move.invoice_line_ids[:1].name or "",
-                    **session._money_invoice_state(move, moved),
-                )
-            else:
-                line.update(
-                    kind="credit_note",
-                    label=_("Refund"),
-                    amount=-move.amount_total,
-                    why=move.ref or move.invoice_line_ids[:1].name or "",
-                    **session._money_credit_note_state(move, moved),
-                )
-            lines.append(line)
-        holds = session.transaction_ids.filtered(
-            lambda tx: (
-                tx.bookconnect_purpose == "hold"
-                and tx.operation != "refund"
-                and tx.state in ("authorized", "done", "cancel", "error")
-            )
-        )
-        for hold in holds.sorted("id"):
-            lines.append(
-                {
-                    "kind": "hold",
-                    "label": _("Card hold"),
-                    "amount": hold.bookconnect_held_amount or hold.amount,
-                    "currency": hold.currency_id,
-                    "date": day(hold.last_state_change or hold.create_date),
-                    "why": _(
-                        "Reserved on your card for the session: only what it costs is taken, "
-                        "the rest is released."
-                    ),
-                    "document": "",
-                    "url": "",
-                    **session._money_hold_state(hold),
-                }
-            )
-        fee_invoiced = session.fee_kind and any(
-            move.bookconnect_kind == session.fee_kind for move in moves
-        )
-        if session.fee_state and not fee_invoiced and session.fee_amount > 0:
-            lines.append(
-                {
-                    "kind": "fee",
-                    "label": session._money_fee_label(),
-                    "amount": session.fee_amount,
-                    "currency": session.currency_id,
-                    "date": day(session.cancelled_at or session.ended_at),
-                    "why": session._money_fee_reason(tz),
-                    "document": "",
-                    "url": "",
-                    **session._money_fee_state(tz),
-                }
-            )
-        order = {"hold": 0, "fee": 1, "invoice": 2, "credit_note": 3}
-        lines.sort(key=lambda line: (line["date"] or fields.Date.today(), order[line["kind"]]))
-        return lines
-
-    def _money_fee_label(self):
-        self.ensure_one()
-        if self.fee_kind == "no_show":
-            return _("No-show fee")
-        return _("Late-cancellation fee")
-
-    def _money_fee_reason(self, tz):
-        self.ensure_one()
-        if self.fee_kind == "no_show":
-            return _(
-                "You had not joined %(minutes)s minutes after the start of the session of "
-                "%(start)s.",
-                minutes=self.policy_id.no_show_delay_minutes,
-                start=self._client_time(self.start, tz=tz),
-            )
-        return _(
-            "The session of %(start)s was cancelled on %(when)s, after cancelling stopped "
-            "being free.",
-            start=self._client_time(self.start, tz=tz),
-            when=self._client_time(self.cancelled_at, tz=tz),
-        )
-
-    def _money_fee_state(self, tz):
-        self.ensure_one()
-        if self.fee_state == "pending":
-            return {
-                "state": "in_review",
-                "state_label": _(
-                    "In review until %(until)s: the practice may waive it. After that it is "
-                    "invoiced.",
-                    until=self._client_time(self.fee_due_at, tz=tz),
-                ),
-                "tone": "text-bg-warning",
-            }
-        if self.fee_state == "waived":
-            return {"state": "waived", "state_label": _("Waived"), "tone": "text-bg-secondary"}
-        return {
-            "state": "charged",
-            "state_label": _("Kept from what you paid in advance"),
-            "tone": "text-bg-success",
-        }
-
-    def _money_invoice_label(self, move):
-        self.ensure_one()
-        if move.bookconnect_kind == "session" and self.policy_id.prepayment == "full":
-            return _("Session, paid in advance")
-        return {
-            "difference": _("Time beyond what was paid in advance"),
-            "late_cancel": _("Late-cancellation fee"),
-            "no_show": _("No-show fee"),
-        }.get(move.bookconnect_kind, _("Session"))
-
-    def _money_invoice_state(self, move, txs):
-        """What became of a session invoice: paid (how), being paid, waiting, to pay."""
-        self.ensure_one()
-        currency = move.currency_id
-        paid_by_provider = txs.filtered(lambda tx: tx.state == "done" and tx.operation != "refund")
-        if move.payment_state in ("paid", "in_payment"):
-            if paid_by_provider.filtered("token_id"):
-                label = _("Paid by card")
-            elif paid_by_provider:
-                label = _("Paid online")
-            elif self.policy_id.prepayment == "balance":
-                label = _("Paid from your prepaid balance")
-            else:
-                label = _("Paid")
-            return {"state": "paid", "state_label": label, "tone": "text-bg-success"}
-        if move.payment_state == "reversed":
-            return {
-                "state": "reversed",
-                "state_label": _("Cancelled by a credit note"),
-                "tone": "text-bg-light",
-            }
-        if move.bookconnect_charge_deferred:
-            return {
-                "state": "deferred",
-                "state_label": _("Added to your next card payment"),
-                "tone": "text-bg-info",
-            }
-        if txs.filtered(
-            lambda tx: (
-                tx.state in ("draft", "pending", "authorized")
-                and tx.operation != "refund"
-                and tx.bookconnect_purpose in ("charge", "hold")
-            )
-        ):
-            return {
-                "state": "being_paid",
-                "state_label": _("Being charged to your card"),
-                "tone": "text-bg-info",
-            }
-        if move.payment_state == "partial":
-            label = _(
-                "Partly paid: %(amount)s left to pay",
-                amount=format_amount(self.env, move.amount_residual, currency),
-            )
-        else:
-            label = _("To pay")
-        return {"state": "to_pay", "state_label": label, "tone": "text-bg-warning"}
-
-    def _money_credit_note_state(self, move, txs):
-        self.ensure_one()
-        refunds = txs.filtered(lambda tx: tx.operation == "refund")
-        if refunds.filtered(lambda tx: tx.state == "done"):
-            return {
-                "state": "refunded",
-                "state_label": _("Refunded to your card"),
-                "tone": "text-bg-success",
-            }
-        if refunds.filtered(lambda tx: tx.state in ("draft", "pending")):
-            return {
-                "state": "being_paid",
-                "state_label": _("Being refunded to your card"),
-                "tone": "text-bg-info",
-            }
-        if move.payment_state in ("paid", "in_payment", "reversed"):
-            return {
-                "state": "credited",
-                "state_label": _("Deducted from what you owed"),
-                "tone": "text-bg-success",
-            }
-        return {
-            "state": "credited",
-            "state_label": _("Credit on your account, used for your next invoices"),
-            "tone": "text-bg-info",
-        }
-
-    def _money_hold_state(self, hold):
-        self.ensure_one()
-        currency = hold.currency_id
-        if hold.state == "authorized":
-            return {
-                "state": "held",
-                "state_label": _("Held on your card, not charged"),
-                "tone": "text-bg-info",
-            }
-        if hold.state == "done":
-            released = currency.round((hold.bookconnect_held_amount or hold.amount) - hold.amount)
-            label = (
-                _(
-                    "%(taken)s taken, %(released)s released",
-                    taken=format_amount(self.env, hold.amount, currency),
-                    released=format_amount(self.env, released, currency),
-                )
-                if released > 0
-                else _("Taken in full")
-            )
-            return {"state": "captured", "state_label": label, "tone": "text-bg-success"}
-        if hold.state == "cancel":
-            return {
-                "state": "released",
-                "state_label": _("Released: nothing was taken"),
-                "tone": "text-bg-light",
-            }
-        return {
-            "state": "refused",
-            "state_label": _("Refused by your bank"),
-            "tone": "text-bg-danger",
-        }
-
-    def _prepaid_shortfalls(self):
-        """The upcoming prepaid sessions among these that the client's prepaid balance will
-        not cover, counting the sessions before them (by start) first.
-
-        A session needs its estimated price, and at least the policy's minimum balance to
-        start.
-
-        :return: dict session -> ``{"needed", "available", "missing", "balance"}`` (floats in
-            the company currency; ``available`` is what is left for it after the sessions
-            before it).
-        """
-        prepaid = self.filtered(
-            lambda s: s.state == "scheduled" and s.policy_id.prepayment == "balance"
-        )
-        groups = {}
-        for session in prepaid.sorted(lambda s: (s.start, s.id or 0)):
-            key = (session.partner_id.commercial_partner_id, session.company_id)
-            groups.setdefault(key, []).append(session)
-        result = {}
-        for (partner, company), sessions in groups.items():
-            balance = partner.sudo()._bookconnect_balances(company)[partner]
-            currency = company.currency_id
-            left = balance
-            for session in sessions:
-                needed = max(session.estimated_amount, session.policy_id.minimum_balance)
-                available = max(left, 0.0)
-                if currency.compare_amounts(available, needed) < 0:
-                    result[session] = {
-                        "needed": needed,
-                        "available": available,
-                        "missing": currency.round(needed - available),
-                        "balance": balance,
-                    }
-                left = currency.round(left - session.estimated_amount)
-        return result
+        return self.env["bookconnect.client.money"]._lines(self, tz=tz)
 
     # ------------------------------------------------------------------
     # Prepaid balance: live drawdown

@@ -33,3 +33,4 @@ from . import test_portal_money
 from . import test_reminders
 from . import test_migrations
 from . import test_session_context
+from . import test_session_charge

@@ -104,7 +104,9 @@ class SessionCase(BookconnectCase):
                 "stop": start + timedelta(minutes=minutes),
             }
         )
-        return self.env["bookconnect.therapy.session"].create(values)
+        session = self.env["bookconnect.therapy.session"].create(values)
+        session._confirm()
+        return session
 
     def at(self, minutes, seconds=0):
         return self.T0 + timedelta(minutes=minutes, seconds=seconds)

@@ -72,7 +72,7 @@ class TestBackOfficeTours(StripeSessionCase, HttpCase):
         self.assertEqual(dropped.corrected_by_id, self.therapist)
         self.assertIn("went on by phone", dropped.correction_reason)
         self.assertEqual((absent.state, absent.fee_state), ("no_show", "pending"))
-        self.assertEqual(absent.fee_amount, 40.0)
+        self.assertEqual(absent.fee_charge_id.amount, 40.0)
 
     def test_the_practice_managers_day(self):
         self._make_token(self.client_b)
@@ -93,7 +93,7 @@ class TestBackOfficeTours(StripeSessionCase, HttpCase):
         self.assertEqual(self.company.bookconnect_booking_horizon_days, 21)
         self.assertEqual(self.policy_day.session_minutes, 45)
         self.assertEqual(missed.fee_state, "waived")
-        self.assertEqual(missed.fee_waiver_reason, "The client was in hospital")
+        self.assertEqual(missed.fee_charge_id.waiver_reason, "The client was in hospital")
         [credit_note] = refunded.invoice_ids.filtered(lambda m: m.move_type == "out_refund")
         self.assertEqual(credit_note.amount_total, 30.0)
         self.assertEqual(credit_note.state, "posted")

@@ -49,9 +49,10 @@ class TestCancellationAndNoShow(StripeSessionCase, MailCase):
             late.with_user(self.client_user).action_client_cancel()
         self.assertEqual(late.state, "late_cancelled")
         self.assertEqual(
-            (late.fee_kind, late.fee_amount, late.fee_state), ("late_cancel", 20.0, "pending")
+            (late.fee_charge_id.kind, late.fee_charge_id.amount, late.fee_state),
+            ("late_cancel", 20.0, "pending"),
         )
-        self.assertEqual(late.fee_due_at, edge + timedelta(seconds=1, hours=24))
+        self.assertEqual(late.fee_charge_id.due_at, edge + timedelta(seconds=1, hours=24))
         with self.assertRaises(UserError):
             late.with_user(self.client_user).action_client_cancel()
 
@@ -69,16 +70,16 @@ class TestCancellationAndNoShow(StripeSessionCase, MailCase):
         with freeze_time(self.at(-60)):
             session.with_user(self.client_user).action_client_cancel()
         with freeze_time(self.at(-60) + timedelta(hours=23, minutes=59)):
-            self.env["bookconnect.therapy.session"]._cron_charge_fees()
+            self.env["bookconnect.fee.manager"]._cron_charge_fees()
         self.assertEqual(session.fee_state, "pending")
         self.assertFalse(session.invoice_ids)
         with freeze_time(self.at(-60) + timedelta(hours=24, minutes=1)):
-            self.env["bookconnect.therapy.session"]._cron_charge_fees()
-            self.env["bookconnect.therapy.session"]._cron_charge_fees()  # twice: one invoice
+            self.env["bookconnect.fee.manager"]._cron_charge_fees()
+            self.env["bookconnect.fee.manager"]._cron_charge_fees()  # twice: one invoice
         self.assertEqual(session.fee_state, "charged")
         fee_invoice = session.invoice_ids
         self.assertEqual(len(fee_invoice), 1)
-        self.assertEqual(fee_invoice.bookconnect_kind, "late_cancel")
+        self.assertEqual(fee_invoice.bookconnect_charge_ids.kind, "late_cancel")
         self.assertAlmostEqual(fee_invoice.amount_total, 20.0)
         self.assertIn("Late cancellation fee", fee_invoice.invoice_line_ids.name)
         self.assertIn(fee_invoice.payment_state, ("paid", "in_payment"))
@@ -98,12 +99,12 @@ class TestCancellationAndNoShow(StripeSessionCase, MailCase):
             )
             wizard.action_waive()
         self.assertEqual(
-            (session.fee_state, session.fee_waiver_reason), ("waived", "Family emergency")
+            (session.fee_state, session.fee_charge_id.waiver_reason), ("waived", "Family emergency")
         )
         [note] = session.message_ids.filtered(lambda m: "Family emergency" in m.body)
         self.assertEqual(note.author_id, self.therapist.partner_id)
         with freeze_time(self.at(48 * 60)):
-            self.env["bookconnect.therapy.session"]._cron_charge_fees()
+            self.env["bookconnect.fee.manager"]._cron_charge_fees()
         self.assertFalse(session.invoice_ids)
         self.assertFalse(self.stripe_calls)
         with self.assertRaisesRegex(UserError, "no fee in review"):
@@ -127,7 +128,7 @@ class TestCancellationAndNoShow(StripeSessionCase, MailCase):
         self.assertEqual(second.fee_state, "pending")
         other_client = self.booked(client=self.client_b)
         with freeze_time(self.at(20)):
-            self.env["bookconnect.therapy.session"]._cron_detect_no_shows()
+            self.env["bookconnect.fee.manager"]._cron_detect_no_shows()
         self.assertEqual((other_client.state, other_client.fee_state), ("no_show", "waived"))
 
     def test_no_show_detection(self):
@@ -135,13 +136,14 @@ class TestCancellationAndNoShow(StripeSessionCase, MailCase):
         present = self.booked(client=self.client_b)
         self.external(present, "client", "joined", 2)
         with freeze_time(self.at(14)):
-            self.env["bookconnect.therapy.session"]._cron_detect_no_shows()
+            self.env["bookconnect.fee.manager"]._cron_detect_no_shows()
         self.assertEqual(absent.state, "scheduled")
         with freeze_time(self.at(15)):
-            self.env["bookconnect.therapy.session"]._cron_detect_no_shows()
+            self.env["bookconnect.fee.manager"]._cron_detect_no_shows()
         self.assertEqual(absent.state, "no_show")
         self.assertEqual(
-            (absent.fee_kind, absent.fee_amount, absent.fee_state), ("no_show", 90.0, "pending")
+            (absent.fee_charge_id.kind, absent.fee_charge_id.amount, absent.fee_state),
+            ("no_show", 90.0, "pending"),
         )
         self.assertEqual(present.state, "in_progress")
 
@@ -177,7 +179,7 @@ class TestCancellationAndNoShow(StripeSessionCase, MailCase):
         with freeze_time(self.at(-60)):
             session.with_user(self.client_user).action_client_cancel()
         with freeze_time(self.at(30)):
-            self.env["bookconnect.therapy.session"]._cron_charge_fees()
+            self.env["bookconnect.fee.manager"]._cron_charge_fees()
         [capture] = self.calls(f"payment_intents/{hold.provider_reference}/capture")
         self.assertEqual(capture["payload"]["amount_to_capture"], 2000)
         self.assertEqual(hold.amount, 20.0)

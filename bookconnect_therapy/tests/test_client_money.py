@@ -89,7 +89,7 @@ class TestFeesTheClientIsTold(ClientMoneyCase):
     def test_a_no_show_fee_is_told_with_its_reason(self):
         session = self.book(policy_id=self.policy_fees.id, start=self.at(0))
         with freeze_time(self.at(20)), self.mock_mail_gateway():
-            self.env["bookconnect.therapy.session"]._cron_detect_no_shows()
+            self.env["bookconnect.fee.manager"]._cron_detect_no_shows()
         [mail] = self.to_client()
         self.assertIn("You did not join your session", mail.body_html)
         self.assertIn("$\xa090.00", mail.subject)
@@ -111,7 +111,7 @@ class TestFeesTheClientIsTold(ClientMoneyCase):
         with freeze_time(self.at(-60)):
             session.with_user(self.client_user).action_client_cancel()
         with freeze_time(self.at(25 * 60)):
-            self.env["bookconnect.therapy.session"]._cron_charge_fees()
+            self.env["bookconnect.fee.manager"]._cron_charge_fees()
         self.assertEqual(session.fee_state, "charged")
         [line] = self.lines(session)
         self.assertEqual(
@@ -307,14 +307,14 @@ class TestPrepaidShortfall(ClientMoneyCase):
         second = self.book(policy_id=prepaid.id, start=self.at(24 * 60), minutes=50)
         other = self.book(policy_id=self.policy_fees.id, start=self.at(48 * 60))
         self.assertEqual(first.estimated_amount, 32.5)
-        gaps = (first | second | other)._prepaid_shortfalls()
+        gaps = self.env["bookconnect.client.money"]._prepaid_shortfalls(first | second | other)
         self.assertEqual(list(gaps), [second], "40.00 covers the first, 7.50 is left")
         self.assertEqual(
             gaps[second], {"needed": 32.5, "available": 7.5, "missing": 25.0, "balance": 40.0}
         )
         payment.action_draft()
         payment.action_cancel()
-        gaps = (first | second)._prepaid_shortfalls()
+        gaps = self.env["bookconnect.client.money"]._prepaid_shortfalls(first | second)
         self.assertEqual(gaps[first]["missing"], 32.5)
         self.assertEqual(gaps[second]["available"], 0.0)
 
@@ -325,7 +325,6 @@ class TestPrepaidShortfall(ClientMoneyCase):
         )
         session = self.book(policy_id=prepaid.id, start=self.at(0), minutes=50)
         session.with_user(self.therapist).action_cancel()
-        self.assertFalse(session._prepaid_shortfalls())
-        self.assertTrue(
-            self.book(policy_id=prepaid.id, start=self.at(60), minutes=50)._prepaid_shortfalls()
-        )
+        self.assertFalse(self.env["bookconnect.client.money"]._prepaid_shortfalls(session))
+        later = self.book(policy_id=prepaid.id, start=self.at(60), minutes=50)
+        self.assertTrue(self.env["bookconnect.client.money"]._prepaid_shortfalls(later))

@@ -104,9 +104,9 @@ class TestInvoicing(SessionCase, MailCase):
     def test_the_database_refuses_a_second_invoice(self):
         session = self.held(35)
         session.action_end_session()
-        values = session._prepare_invoice_values(session.invoice_id.journal_id)
+        values = {"session_id": session.id, "kind": "usage", "amount": 1.0}
         with mute_logger("odoo.sql_db"), self.assertRaises(IntegrityError), self.env.cr.savepoint():
-            self.env["account.move"].create(values)
+            self.env["bookconnect.session.charge"].create(values)
 
     def test_events_after_invoicing_are_refused_and_policy_changes_change_nothing(self):
         session = self.held(35)

@@ -280,7 +280,9 @@ class TestPayUpFrontAndRefunds(StripeSessionCase):
     def test_longer_session_is_charged_the_extra(self):
         session = self.held_up_front(60)
         session.action_end_session()
-        extra = session.invoice_ids.filtered(lambda m: m.bookconnect_kind == "difference")
+        extra = session.invoice_ids.filtered(
+            lambda m: m.bookconnect_charge_ids.kind == "difference"
+        )
         self.assertAlmostEqual(extra.amount_total, 10.0)
         self.assertIn(extra.payment_state, ("paid", "in_payment"))
         self.assertEqual(len(self.calls("payment_intents")), 2)

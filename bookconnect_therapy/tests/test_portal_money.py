@@ -58,7 +58,7 @@ class TestPortalFees(PortalMoneyCase):
         self.assertEqual(session.fee_state, "pending")
         page = self.page(f"{session.access_url}?cancelled=1")
         fee = self.text(page, ".o_bookconnect_money_line[data-kind=fee]")
-        due = session._client_time(session.fee_due_at, tz="Europe/London")
+        due = session._client_time(session.fee_charge_id.due_at, tz="Europe/London")
         for text in ("Late-cancellation fee", "20.00", f"In review until {due}", "may waive it"):
             self.assertIn(text, fee)
         self.assertIn("(Europe/London)", due)

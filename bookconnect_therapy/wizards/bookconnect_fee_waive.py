@@ -6,7 +6,7 @@ class BookconnectFeeWaive(models.TransientModel):
     _description = "Waive a late cancellation or no-show fee"
 
     session_id = fields.Many2one("bookconnect.therapy.session", required=True)
-    fee_amount = fields.Monetary(related="session_id.fee_amount")
+    fee_amount = fields.Monetary(related="session_id.fee_charge_id.amount")
     currency_id = fields.Many2one(related="session_id.currency_id")
     reason = fields.Char(required=True)
 
