@@ -6,6 +6,7 @@ from unittest.mock import patch
 from odoo import Command, fields
 from odoo.tests import TransactionCase
 
+from odoo.addons.payment.tests.common import PaymentCommon
 from odoo.addons.payment_stripe.models.payment_provider import (
     PaymentProvider as StripeProvider,
 )
@@ -137,53 +138,47 @@ class SessionCase(BookconnectCase):
         return channel.channel_member_ids.filtered(lambda m: m.partner_id == partner)
 
 
-class StripeSessionCase(SessionCase):
-    """A Stripe provider in test mode, a saved card for the client, and a fake Stripe API
-    behind ``_stripe_make_request``: tests script its answers and read the requests made."""
+class StripeSessionCase(SessionCase, PaymentCommon):
+    """Odoo's Stripe provider in test mode (prepared by Odoo's own ``PaymentCommon``), a saved
+    card for the client, and a fake Stripe API behind ``_stripe_make_request``: tests script its
+    answers and read the requests made."""
+
+    @classmethod
+    def default_env_context(cls):
+        # Chatter messages and followers are part of what these tests check.
+        return {"tracking_disable": True, "no_reset_password": True}
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.stripe = (
-            cls.env["payment.provider"]
-            .sudo()
-            .search([("code", "=", "stripe"), ("company_id", "=", cls.company.id)], limit=1)
-        )
-        cls.stripe.write(
-            {
-                "state": "test",
+        # Our payments are booked in the ledger by Odoo's post-processing: keep it.
+        cls.enable_post_process_patcher = False
+        cls.stripe = cls._prepare_provider(
+            "stripe",
+            update_values={
                 "stripe_secret_key": "sk_test_bookconnect",
                 "stripe_publishable_key": "pk_test_bookconnect",
                 "stripe_webhook_secret": "whsec_bookconnect",
                 "allow_tokenization": True,
                 "capture_manually": False,
-            }
+            },
         )
+        cls.provider = cls.stripe
         cls.card = cls.env.ref("payment.payment_method_card")
-        cls.token = cls.env["payment.token"].create(
-            {
-                "provider_id": cls.stripe.id,
-                "payment_method_id": cls.card.id,
-                "partner_id": cls.client.id,
-                "provider_ref": "cus_client",
-                "stripe_payment_method": "pm_card_visa",
-                "payment_details": "4242",
-            }
-        )
+        cls.payment_method_id = cls.card.id
+        cls.token = cls._make_token(cls.client, customer="cus_client", details="4242")
         cls.policy_card = cls._make_policy(mode="minute", rate=1.0, collection="card")
 
     @classmethod
-    def _make_token(cls, partner, customer="cus_client_b"):
-        """A card saved by ``partner`` at the test Stripe provider."""
-        return cls.env["payment.token"].create(
-            {
-                "provider_id": cls.stripe.id,
-                "payment_method_id": cls.card.id,
-                "partner_id": partner.id,
-                "provider_ref": customer,
-                "stripe_payment_method": "pm_card_visa",
-                "payment_details": "4444",
-            }
+    def _make_token(cls, partner, customer="cus_client_b", details="4444"):
+        """A card saved by ``partner`` at the test Stripe provider (``PaymentCommon``'s token,
+        with Stripe's customer and payment method)."""
+        return PaymentCommon._create_token(
+            cls,
+            partner_id=partner.id,
+            provider_ref=customer,
+            stripe_payment_method="pm_card_visa",
+            payment_details=details,
         )
 
     def setUp(self):
