@@ -1,3 +1,4 @@
+from . import bookconnect_lock_mixin
 from . import bookconnect_policy_terms
 from . import bookconnect_billing_policy
 from . import bookconnect_metered_call

@@ -55,7 +55,7 @@ class TestSessionCharges(StripeSessionCase):
         self.assertFalse(charge._create_invoices())
         charge.state = "to_invoice"
         # Another worker holds the charge: it is skipped, not billed a second time.
-        with patch.object(type(charge), "_lock_in_state", lambda self, state: self.browse()):
+        with patch.object(type(charge), "_lock_in_states", lambda self, states: self.browse()):
             self.assertFalse(charge._create_invoices())
         self.assertEqual(len(session.invoice_ids), 1)
 
