@@ -37,7 +37,7 @@ class BookconnectFeeManager(models.AbstractModel):
         """
         now = now or fields.Datetime.now()
         policy = session.policy_id
-        late_fee = policy._fee("late", self.env["bookconnect.fee.manager"]._session_price(self))
+        late_fee = policy._fee("late", self._session_price(session))
         booked_at = booked_at or session.booked_at or session.create_date or None
         outcome = cancellation_outcome(
             session.start,

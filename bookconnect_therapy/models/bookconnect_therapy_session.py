@@ -1,15 +1,11 @@
 import logging
 import uuid
 from datetime import timedelta
-from decimal import Decimal
 
-from odoo import Command, _, api, fields, models
+from odoo import _, api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tools import format_datetime
 
-from ..core import (
-    minutes_affordable,
-)
 from .bookconnect_session_charge import FEE_KINDS, SESSION_KINDS
 
 _logger = logging.getLogger(__name__)
@@ -22,8 +18,6 @@ CALENDAR_SYNCED = "bookconnect_calendar_synced"
 # An internal write of the billing itself (pricing, correction): the lock on the fields
 # that decide the price does not apply.
 BILLING_WRITE = "bookconnect_billing_write"
-# Older key meaning both of the above, still set by some internal writes.
-BOTH_KEYS = "bookconnect_sync"
 # Fields that decide the price: frozen once the session is invoiced.
 PRICING_FIELDS = {
     "policy_id",
@@ -331,7 +325,7 @@ class BookconnectTherapySession(models.Model):
     def _compute_remaining_minutes(self):
         for session in self:
             remaining = (
-                session._prepaid_remaining_minutes()
+                self.env["bookconnect.prepaid.watch"]._remaining_minutes(session)
                 if session.state in OPEN_STATES and session.policy_id
                 else None
             )
@@ -423,11 +417,11 @@ class BookconnectTherapySession(models.Model):
             .sudo()
             .create([{"session_id": session.id} for session in sessions])
         )
+        Event = self.env["calendar.event"]
         events = (
-            self.env["calendar.event"]
-            .sudo()
+            Event.sudo()
             .with_context(**{CALENDAR_SYNCED: True}, no_mail_to_attendees=True)
-            .create([session._prepare_calendar_event_values() for session in sessions])
+            .create([Event._bookconnect_prepare_session_values(s) for s in sessions])
         )
         for session, call, event in zip(sessions, calls, events, strict=True):
             session.write({"call_id": call.id, "calendar_event_id": event.id})
@@ -450,8 +444,7 @@ class BookconnectTherapySession(models.Model):
 
     def write(self, vals):
         context = self.env.context
-        billing_write = context.get(BILLING_WRITE) or context.get(BOTH_KEYS)
-        if PRICING_FIELDS & set(vals) and not billing_write:
+        if PRICING_FIELDS & set(vals) and not context.get(BILLING_WRITE):
             locked = self.filtered(lambda s: s.state in BILLED_STATES)
             if locked:
                 raise UserError(
@@ -462,9 +455,8 @@ class BookconnectTherapySession(models.Model):
                     )
                 )
         result = super().write(vals)
-        calendar_synced = context.get(CALENDAR_SYNCED) or context.get(BOTH_KEYS)
-        if not calendar_synced and {"start", "stop", "partner_id"} & set(vals):
-            self._sync_calendar_events()
+        if not context.get(CALENDAR_SYNCED) and {"start", "stop", "partner_id"} & set(vals):
+            self.env["calendar.event"]._bookconnect_sync_from_sessions(self)
         return result
 
     @api.ondelete(at_uninstall=False)
@@ -585,9 +577,7 @@ class BookconnectTherapySession(models.Model):
                 else {"late": False}
             )
             state = "late_cancelled" if preview["late"] else "cancelled"
-            session.with_context(bookconnect_sync=True).write(
-                {"state": state, "cancelled_at": now, "cancelled_by": by}
-            )
+            session.write({"state": state, "cancelled_at": now, "cancelled_by": by})
             if by == "practice":
                 body = _("Session cancelled by the practice.")
             elif by == "unconfirmed":
@@ -603,7 +593,7 @@ class BookconnectTherapySession(models.Model):
             else:
                 body = _("Session cancelled by the client within the free window.")
             session.message_post(body=body)
-        sessions.calendar_event_id.sudo().with_context(bookconnect_sync=True).write(
+        sessions.calendar_event_id.sudo().with_context(**{CALENDAR_SYNCED: True}).write(
             {"active": False}
         )
         free = sessions.filtered(lambda s: s.state == "cancelled")
@@ -636,34 +626,6 @@ class BookconnectTherapySession(models.Model):
         self.sudo()._cancel(by="practice")
         return True
 
-    def _prepare_calendar_event_values(self):
-        self.ensure_one()
-        token = uuid.uuid4().hex
-        return {
-            "name": _("Therapy session: %(client)s", client=self.partner_id.name),
-            "start": self.start,
-            "stop": self.stop,
-            "user_id": self.therapist_id.id,
-            "partner_ids": [Command.set((self.therapist_id.partner_id | self.partner_id).ids)],
-            "privacy": "private",
-            "show_as": "busy",
-            "access_token": token,
-            "videocall_location": f"{self.get_base_url()}/calendar/join_videocall/{token}",
-            "bookconnect_session_id": self.id,
-            "res_model_id": self.env["ir.model"]._get_id(self._name),
-            "res_id": self.id,
-        }
-
-    def _sync_calendar_events(self):
-        for session in self.filtered("calendar_event_id"):
-            values = {"start": session.start, "stop": session.stop}
-            event = session.calendar_event_id.sudo()
-            if session.partner_id not in event.partner_ids:
-                values["partner_ids"] = [
-                    Command.set((session.therapist_id.partner_id | session.partner_id).ids)
-                ]
-            event.with_context(**{CALENDAR_SYNCED: True}).write(values)
-
     def _end_sessions(self, automatic=False):
         """End sessions: close their calls, price them and invoice what is billable.
 
@@ -682,7 +644,7 @@ class BookconnectTherapySession(models.Model):
         Charge = self.env["bookconnect.session.charge"]
         values_by_session = Charge._prepare_billing_values(sessions)
         for session in sessions:
-            session.with_context(bookconnect_sync=True).write(
+            session.with_context(**{BILLING_WRITE: True}).write(
                 {**values_by_session[session], "state": "done", "ended_at": now}
             )
         upfront = sessions.filtered("invoice_id")
@@ -781,7 +743,7 @@ class BookconnectTherapySession(models.Model):
         return credit_note
 
     def _mark_paid(self):
-        self.filtered(lambda s: s.state == "invoiced").with_context(bookconnect_sync=True).write(
+        self.filtered(lambda s: s.state == "invoiced").with_context(**{BILLING_WRITE: True}).write(
             {"state": "paid"}
         )
 
@@ -918,21 +880,6 @@ class BookconnectTherapySession(models.Model):
     # Prepaid balance: live drawdown
     # ------------------------------------------------------------------
 
-    def _prepaid_remaining_minutes(self, now=None):
-        """Minutes (a float) the client's prepaid balance still pays for in this session: the
-        whole minutes the balance buys, less the time used so far; ``None`` when time is not
-        limited by money (not prepaid, or free). The call is stopped at a minute boundary
-        the balance covers, so that nobody ends up owing or owed for a started minute."""
-        self.ensure_one()
-        policy = self.policy_id
-        if policy.prepayment != "balance":
-            return None
-        balance = self.partner_id._bookconnect_balances(self.company_id)[self.partner_id]
-        affordable = minutes_affordable(Decimal(str(balance)), policy._pricing_rules(self.channel))
-        if affordable is None:
-            return None
-        return affordable - self.call_id._live_seconds(now) / 60
-
     def _mark_in_progress(self):
         """Someone joined the call of these sessions: the scheduled ones are in progress."""
         self.filtered(lambda s: s.state == "scheduled").write({"state": "in_progress"})
@@ -940,13 +887,6 @@ class BookconnectTherapySession(models.Model):
     # ------------------------------------------------------------------
     # Chat sessions
     # ------------------------------------------------------------------
-
-    def _chat_channel(self):
-        self.ensure_one()
-        event = self.sudo().calendar_event_id
-        if not event.videocall_channel_id:
-            event._create_videocall_channel()
-        return event.videocall_channel_id
 
     def action_open_chat(self):
         """The therapist opens the session's chat: the time it is open with both present is
@@ -959,16 +899,12 @@ class BookconnectTherapySession(models.Model):
             raise UserError(_("Session %(name)s is over.", name=self.name))
         self.call_id._check_can_start()
         session = self.sudo()
-        channel = session._chat_channel()
+        Channel = self.env["discuss.channel"]
+        channel = Channel._bookconnect_session_chat(session)
         if not session.chat_open:
             session.write({"chat_open": True})
             session.call_id._open_chat_segments("therapist")._mark_in_progress()
-            channel.message_post(
-                body=_("The session is open."),
-                message_type="comment",
-                subtype_xmlid="mail.mt_comment",
-                author_id=self.env.user.partner_id.id,
-            )
+            Channel._bookconnect_announce(session, _("The session is open."))
         return {
             "type": "ir.actions.act_url",
             "url": f"/odoo/discuss?active_id=discuss.channel_{channel.id}",
@@ -979,12 +915,7 @@ class BookconnectTherapySession(models.Model):
         """The therapist closes the chat: the session ends and is invoiced."""
         self._check_access_therapist()
         for session in self.sudo().filtered("chat_open"):
-            session._chat_channel().message_post(
-                body=_("The session is closed."),
-                message_type="comment",
-                subtype_xmlid="mail.mt_comment",
-                author_id=self.env.user.partner_id.id,
-            )
+            self.env["discuss.channel"]._bookconnect_announce(session, _("The session is closed."))
         self.sudo().write({"chat_open": False})
         self.sudo()._end_sessions()
         return True

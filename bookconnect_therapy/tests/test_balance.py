@@ -133,12 +133,12 @@ class TestPrepaidBalance(StripeSessionCase, MailCase):
         session = self.book(policy_id=self.prepaid.id, start=self.at(0))
         self.external(session, "therapist", "joined", 0)
         self.external(session, "client", "joined", 0)
-        watch = self.env["bookconnect.prepaid.balance"]._cron_watch_prepaid
+        watch = self.env["bookconnect.prepaid.watch"]._cron_watch_prepaid
         with freeze_time(self.at(10)):
             watch()
         self.assertFalse(session.balance_warned)
         with freeze_time(self.at(11)):
-            self.assertEqual(session._prepaid_remaining_minutes(), 5.0)
+            self.assertEqual(self.env["bookconnect.prepaid.watch"]._remaining_minutes(session), 5.0)
             watch()
             watch()
         self.assertTrue(session.balance_warned)
