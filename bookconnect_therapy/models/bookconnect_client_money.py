@@ -298,7 +298,9 @@ class BookconnectClientMoney(models.AbstractModel):
             groups.setdefault(key, []).append(session)
         result = {}
         for (partner, company), group in groups.items():
-            balance = partner.sudo()._bookconnect_balances(company)[partner]
+            balance = (
+                self.env["bookconnect.prepaid.balance"].sudo()._balances(partner, company)[partner]
+            )
             currency = company.currency_id
             left = balance
             for session in group:

@@ -191,7 +191,9 @@ class BookconnectFeeManager(models.AbstractModel):
                     "it is waived.",
                     fee=session.currency_id.format(fee),
                     kind=self._fee_kind_label(kind),
-                    due=session._practice_time(due),
+                    due=session._client_time(
+                        due, tz=session.therapist_id.tz or session.company_id.partner_id.tz or "UTC"
+                    ),
                 )
             )
             self.env["bookconnect.reminder.manager"]._notify_clients(
@@ -247,12 +249,21 @@ class BookconnectFeeManager(models.AbstractModel):
             )
 
     @api.model
-    def _mark_no_shows(self, sessions, now=None):
+    def _mark_no_shows(self, sessions, now=None, manual=False):
         """Mark the open ``sessions`` as no-shows and put the policy's fee in review.
 
+        :param manual: marked by the therapist: sessions not started yet, or that the client
+            joined, are refused.
         :return: the sessions this call marked (others were no longer open).
         """
         now = now or fields.Datetime.now()
+        for session in sessions if manual else ():
+            if session.start > now:
+                raise UserError(_("Session %(name)s has not started yet.", name=session.name))
+            if session.call_id.client_joined:
+                raise UserError(
+                    _("The client joined session %(name)s: end it instead.", name=session.name)
+                )
         sessions = sessions._lock_in_states(OPEN_STATES)
         sessions.call_id._close_open_segments(now, automatic=True)
         sessions.with_context(**{BILLING_WRITE: True}).write({"state": "no_show", "ended_at": now})

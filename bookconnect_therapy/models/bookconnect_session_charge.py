@@ -1,5 +1,5 @@
 from odoo import Command, _, api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import UserError, ValidationError
 from odoo.tools import SQL, float_compare, format_date
 
 CHARGE_KINDS = [
@@ -357,6 +357,34 @@ class BookconnectSessionCharge(models.Model):
                     }
                 )
         return self.create(values)._create_invoices()
+
+    @api.model
+    def _refund_session(self, session, amount, reason):
+        """Refund ``amount`` (taxes included) of the session's invoice: credit note plus
+        refund of what was paid by card, noted in the session's chatter as the current user.
+
+        :return: the credit note.
+        """
+        if not (reason or "").strip():
+            raise ValidationError(_("Say why the session is refunded."))
+        invoice = session.sudo().invoice_id
+        if not invoice or invoice.state != "posted":
+            raise UserError(
+                _("Session %(name)s has no posted invoice to refund.", name=session.name)
+            )
+        credit_note = self.create(
+            self._prepare_refund_values(invoice, amount, reason)
+        )._create_invoices()
+        session.message_post(
+            body=_(
+                "%(user)s refunded %(amount)s: %(reason)s (credit note %(note)s)",
+                user=session.env.user.name,
+                amount=credit_note.currency_id.format(credit_note.amount_total),
+                reason=reason,
+                note=credit_note.name,
+            )
+        )
+        return credit_note
 
     @api.model
     def _release_prepayments(self, sessions):

@@ -1,4 +1,3 @@
-import logging
 import uuid
 from datetime import timedelta
 
@@ -7,8 +6,6 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tools import format_datetime
 
 from .bookconnect_session_charge import FEE_KINDS, SESSION_KINDS
-
-_logger = logging.getLogger(__name__)
 
 OPEN_STATES = ("scheduled", "in_progress")
 BILLED_STATES = ("invoiced", "paid")
@@ -517,17 +514,30 @@ class BookconnectTherapySession(models.Model):
         }
 
     def action_correct_minutes(self):
+        return self._wizard_action(
+            "bookconnect.session.correct",
+            _("Correct the measured time"),
+            minutes=self.corrected_minutes or round(self.measured_seconds / 60),
+        )
+
+    def action_refund(self):
+        return self._wizard_action("bookconnect.session.refund", _("Refund the session"))
+
+    def action_waive_fee(self):
+        return self._wizard_action("bookconnect.fee.waive", _("Waive the fee"))
+
+    def _wizard_action(self, res_model, name, **defaults):
+        """The action opening the wizard ``res_model`` on this session, in a dialog, with
+        ``defaults`` as the wizard's default values."""
         self.ensure_one()
+        defaults = {f"default_{key}": value for key, value in defaults.items()}
         return {
             "type": "ir.actions.act_window",
-            "name": _("Correct the measured time"),
-            "res_model": "bookconnect.session.correct",
+            "name": name,
+            "res_model": res_model,
             "view_mode": "form",
             "target": "new",
-            "context": {
-                "default_session_id": self.id,
-                "default_minutes": self.corrected_minutes or round(self.measured_seconds / 60),
-            },
+            "context": {"default_session_id": self.id, **defaults},
         }
 
     # ------------------------------------------------------------------
@@ -548,19 +558,6 @@ class BookconnectTherapySession(models.Model):
         self.ensure_one()
         return self.therapist_id.partner_id | self.partner_id
 
-    def _cancel_from_calendar(self):
-        """The therapist removed the calendar event: the practice cancelled, nothing is due."""
-        open_sessions = self.filtered(lambda s: s.state == "scheduled")
-        started = self - open_sessions
-        if started.filtered(lambda s: s.state not in ("cancelled", "late_cancelled", "no_show")):
-            raise UserError(
-                _(
-                    "Session %(name)s has started or ended: its calendar event is kept.",
-                    name=started[0].name,
-                )
-            )
-        open_sessions._cancel(by="practice")
-
     def _cancel(self, by="practice"):
         """Cancel scheduled sessions. ``by``: ``practice`` (never a fee), ``client`` (late
         cancellations follow the policy) or ``unconfirmed`` (an online booking released for
@@ -570,6 +567,11 @@ class BookconnectTherapySession(models.Model):
         """
         sessions = self._lock_in_states(("scheduled",))
         now = fields.Datetime.now()
+        notes = {
+            "practice": _("Session cancelled by the practice."),
+            "late": _("Session cancelled late by the client."),
+            "client": _("Session cancelled by the client within the free window."),
+        }
         for session in sessions:
             preview = (
                 self.env["bookconnect.fee.manager"]._cancellation_preview(session, now)
@@ -578,21 +580,9 @@ class BookconnectTherapySession(models.Model):
             )
             state = "late_cancelled" if preview["late"] else "cancelled"
             session.write({"state": state, "cancelled_at": now, "cancelled_by": by})
-            if by == "practice":
-                body = _("Session cancelled by the practice.")
-            elif by == "unconfirmed":
-                body = _(
-                    "Online booking released: the client did not confirm it in time "
-                    "(missing: %(missing)s).",
-                    missing=", ".join(
-                        self.env["bookconnect.booking"]._booking_requirement_labels(session)
-                    ),
-                )
-            elif preview["late"]:
-                body = _("Session cancelled late by the client.")
-            else:
-                body = _("Session cancelled by the client within the free window.")
-            session.message_post(body=body)
+            # The release of an unconfirmed booking is noted by the release itself.
+            if by != "unconfirmed":
+                session.message_post(body=notes["late" if preview["late"] else by])
         sessions.calendar_event_id.sudo().with_context(**{CALENDAR_SYNCED: True}).write(
             {"active": False}
         )
@@ -706,99 +696,17 @@ class BookconnectTherapySession(models.Model):
         """The session's card hold that still reserves money (the hold email shows it)."""
         return self.env["bookconnect.card.hold"]._active(self)
 
-    def action_refund(self):
-        self.ensure_one()
-        return {
-            "type": "ir.actions.act_window",
-            "name": _("Refund the session"),
-            "res_model": "bookconnect.session.refund",
-            "view_mode": "form",
-            "target": "new",
-            "context": {"default_session_id": self.id},
-        }
-
     def _refund(self, amount, reason):
         """Refund (part of) the session's invoice: credit note plus refund of what was paid
         by card. Only the therapist or a practice manager may."""
         self.ensure_one()
         self._check_access_therapist()
-        if not (reason or "").strip():
-            raise ValidationError(_("Say why the session is refunded."))
-        invoice = self.sudo().invoice_id
-        if not invoice or invoice.state != "posted":
-            raise UserError(_("Session %(name)s has no posted invoice to refund.", name=self.name))
-        Charge = self.env["bookconnect.session.charge"].sudo()
-        credit_note = Charge.create(
-            Charge._prepare_refund_values(invoice, amount, reason)
-        )._create_invoices()
-        self.message_post(
-            body=_(
-                "%(user)s refunded %(amount)s: %(reason)s (credit note %(note)s)",
-                user=self.env.user.name,
-                amount=credit_note.currency_id.format(credit_note.amount_total),
-                reason=reason,
-                note=credit_note.name,
-            )
-        )
-        return credit_note
+        return self.env["bookconnect.session.charge"].sudo()._refund_session(self, amount, reason)
 
     def _mark_paid(self):
         self.filtered(lambda s: s.state == "invoiced").with_context(**{BILLING_WRITE: True}).write(
             {"state": "paid"}
         )
-
-    def _set_correction(self, minutes, reason):
-        """Record a therapist's correction of the measured time, with who and why, and price
-        an ended session again: billed if it now costs something."""
-        self._check_access_therapist()
-        if minutes < 0:
-            raise ValidationError(_("Corrected minutes cannot be negative."))
-        if not (reason or "").strip():
-            raise ValidationError(_("Say why the measured time is corrected."))
-        for session in self:
-            if session.state in BILLED_STATES:
-                raise UserError(
-                    _(
-                        "Session %(name)s is invoiced: refund it instead of correcting the time.",
-                        name=session.name,
-                    )
-                )
-            before = (
-                session.corrected_minutes
-                if session.corrected_by_id
-                else round(session.measured_seconds / 60, 1)
-            )
-            session.sudo().with_context(**{BILLING_WRITE: True}).write(
-                {
-                    "corrected_minutes": minutes,
-                    "correction_reason": reason.strip(),
-                    "corrected_by_id": self.env.user.id,
-                }
-            )
-            if session.state == "done":
-                session.sudo()._reprice()
-            session.message_post(
-                body=_(
-                    "%(user)s corrected the measured time from %(before)s to %(after)s min: "
-                    "%(reason)s",
-                    user=self.env.user.name,
-                    before=before,
-                    after=minutes,
-                    reason=reason.strip(),
-                ),
-                author_id=self.env.user.partner_id.id,
-            )
-
-    def _reprice(self):
-        """Price ended sessions again (after a correction) and bill the ones that now cost
-        something, through their usage charge."""
-        for session in self:
-            session.with_context(**{BILLING_WRITE: True}).write(
-                self.env["bookconnect.session.charge"]._prepare_billing_values(session)[session]
-            )
-        self.filtered(
-            lambda s: s.amount > 0 and not s.charge_ids.filtered(lambda c: c.kind == "usage")
-        )._invoice_usage()
 
     def _invoice_usage(self):
         """Invoice priced sessions their measured price, through their usage charge."""
@@ -810,17 +718,6 @@ class BookconnectTherapySession(models.Model):
     # Fees: late cancellations and no-shows
     # ------------------------------------------------------------------
 
-    def action_waive_fee(self):
-        self.ensure_one()
-        return {
-            "type": "ir.actions.act_window",
-            "name": _("Waive the fee"),
-            "res_model": "bookconnect.fee.waive",
-            "view_mode": "form",
-            "target": "new",
-            "context": {"default_session_id": self.id},
-        }
-
     def _waive_fee(self, reason):
         """Waive the sessions' fees still in review; the reason goes to the chatter."""
         self._check_access_therapist()
@@ -829,15 +726,7 @@ class BookconnectTherapySession(models.Model):
     def action_mark_no_show(self):
         """The therapist marks a client who did not come as a no-show."""
         self._check_access_therapist()
-        now = fields.Datetime.now()
-        for session in self:
-            if session.start > now:
-                raise UserError(_("Session %(name)s has not started yet.", name=session.name))
-            if session.call_id.client_joined:
-                raise UserError(
-                    _("The client joined session %(name)s: end it instead.", name=session.name)
-                )
-        self.env["bookconnect.fee.manager"].sudo()._mark_no_shows(self.sudo(), now)
+        self.env["bookconnect.fee.manager"].sudo()._mark_no_shows(self.sudo(), manual=True)
         return True
 
     # ------------------------------------------------------------------
@@ -858,13 +747,6 @@ class BookconnectTherapySession(models.Model):
             tz=tz,
         )
 
-    def _practice_time(self, value):
-        """``value`` (naive UTC) as the practice reads it in the chatter: in the therapist's
-        time zone (else the company's), named."""
-        self.ensure_one()
-        tz = self.therapist_id.tz or self.company_id.partner_id.tz or "UTC"
-        return self._client_time(value, tz=tz)
-
     def _cancellation_terms(self, **kwargs):
         """What cancelling costs the client (the session emails show it; see
         ``bookconnect.fee.manager._cancellation_terms``)."""
@@ -875,10 +757,6 @@ class BookconnectTherapySession(models.Model):
         ``bookconnect.client.money``): the portal pages and the client's emails show them."""
         self.ensure_one()
         return self.env["bookconnect.client.money"]._lines(self, tz=tz)
-
-    # ------------------------------------------------------------------
-    # Prepaid balance: live drawdown
-    # ------------------------------------------------------------------
 
     def _mark_in_progress(self):
         """Someone joined the call of these sessions: the scheduled ones are in progress."""
@@ -898,13 +776,7 @@ class BookconnectTherapySession(models.Model):
         if self.state not in OPEN_STATES:
             raise UserError(_("Session %(name)s is over.", name=self.name))
         self.call_id._check_can_start()
-        session = self.sudo()
-        Channel = self.env["discuss.channel"]
-        channel = Channel._bookconnect_session_chat(session)
-        if not session.chat_open:
-            session.write({"chat_open": True})
-            session.call_id._open_chat_segments("therapist")._mark_in_progress()
-            Channel._bookconnect_announce(session, _("The session is open."))
+        channel = self.env["discuss.channel"]._bookconnect_open_chat(self.sudo())
         return {
             "type": "ir.actions.act_url",
             "url": f"/odoo/discuss?active_id=discuss.channel_{channel.id}",

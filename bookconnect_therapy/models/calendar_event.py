@@ -30,16 +30,31 @@ class CalendarEvent(models.Model):
         if any(name in vals for name in SYNCED_FIELDS):
             therapy._bookconnect_move_sessions()
         if "active" in vals and not vals["active"]:
-            therapy.bookconnect_session_id._cancel_from_calendar()
+            therapy._bookconnect_cancel_from_calendar()
         return result
 
     @api.ondelete(at_uninstall=False)
     def _bookconnect_cancel_sessions(self):
         if self._bookconnect_synced():
             return
-        sessions = self.sudo().bookconnect_session_id
-        if sessions:
-            sessions._cancel_from_calendar()
+        self.sudo()._bookconnect_cancel_from_calendar()
+
+    def _bookconnect_cancel_from_calendar(self):
+        """The therapist removed these events: the practice cancelled their sessions, nothing
+        is due. A session that has started or ended keeps its event."""
+        sessions = self.bookconnect_session_id
+        open_sessions = sessions.filtered(lambda s: s.state == "scheduled")
+        started = (sessions - open_sessions).filtered(
+            lambda s: s.state not in ("cancelled", "late_cancelled", "no_show")
+        )
+        if started:
+            raise UserError(
+                _(
+                    "Session %(name)s has started or ended: its calendar event is kept.",
+                    name=started[0].name,
+                )
+            )
+        open_sessions._cancel(by="practice")
 
     def _bookconnect_synced(self):
         """The change comes from the session itself: nothing to echo back to it."""

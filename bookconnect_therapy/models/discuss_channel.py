@@ -22,6 +22,19 @@ class DiscussChannel(models.Model):
         return event.videocall_channel_id
 
     @api.model
+    def _bookconnect_open_chat(self, session):
+        """Open ``session``'s chat, once: its time with both present is billed from now.
+
+        :return: the chat's channel.
+        """
+        channel = self._bookconnect_session_chat(session)
+        if not session.chat_open:
+            session.write({"chat_open": True})
+            session.call_id._open_chat_segments("therapist")._mark_in_progress()
+            self._bookconnect_announce(session, _("The session is open."))
+        return channel
+
+    @api.model
     def _bookconnect_announce(self, session, body):
         """Post ``body`` in ``session``'s chat, as the current user."""
         self._bookconnect_session_chat(session).message_post(

@@ -103,7 +103,7 @@ class TestPrepaidBalance(StripeSessionCase, MailCase):
         self.assertEqual(session.state, "paid")
         self.assertAlmostEqual(self.balance(), 12.20)
         self.assertAlmostEqual(self.ledger_balance(), 12.20)
-        history = self.client._bookconnect_balance_history()
+        history = self.env["bookconnect.prepaid.balance"]._history(self.client)
         self.assertEqual([round(h["balance"], 2) for h in history], [20.0, 12.2])
         self.assertEqual(history[-1]["label"], invoice.invoice_line_ids.name)
 
@@ -299,7 +299,7 @@ class TestPrepaidBalance(StripeSessionCase, MailCase):
         for step in steps:
             step()
             self.assertAlmostEqual(self.balance(), self.ledger_balance())
-        history = self.client._bookconnect_balance_history()
+        history = self.env["bookconnect.prepaid.balance"]._history(self.client)
         self.assertAlmostEqual(
             history[-1]["balance"],
             self.ledger_balance()

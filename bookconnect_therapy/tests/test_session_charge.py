@@ -162,7 +162,9 @@ class TestSessionCharges(StripeSessionCase):
         session = self.book(policy_id=self.policy_card.id)
         session.action_end_session()
         self.assertEqual((session.state, session.charge_ids.ids), ("done", []))
-        session.with_user(self.therapist)._set_correction(30, "Held by phone")
+        self.env["bookconnect.session.correct"]._correct(
+            session.with_user(self.therapist), 30, "Held by phone"
+        )
         self.assertEqual(session.corrected_by_id, self.therapist)
         self.assertEqual(session.corrected_minutes, 30)
         self.assertEqual(session.charge_ids.kind, "usage")
