@@ -58,7 +58,7 @@ class PrepaidBalancePortal(TherapyPortal):
         company = request.env.company
         # sudo: the client reads their own receivable lines, which portal users may not browse
         partner_sudo = partner.sudo()
-        history = partner_sudo._bookconnect_balance_history(company)
+        history = request.env["bookconnect.prepaid.balance"].sudo()._history(partner_sudo, company)
         values = self._prepare_portal_layout_values()
         values.update(
             {

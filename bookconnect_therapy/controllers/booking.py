@@ -176,8 +176,8 @@ class TherapyBookingPortal(TherapyPortal):
                     else False
                 ),
                 "cancel_terms": (
-                    preview._cancellation_terms(
-                        now, booked_at=now, tz=values["tz"], before_booking=True
+                    preview.env["bookconnect.fee.manager"]._cancellation_terms(
+                        preview, now, booked_at=now, tz=values["tz"], before_booking=True
                     )
                     if policy
                     else False

@@ -210,17 +210,18 @@ class TherapyPortal(CustomerPortal):
         )
         # sudo for display only: the searches above ran with the client's own rights.
         sessions_sudo = sessions.sudo()
+        money = request.env["bookconnect.client.money"].sudo()
         values.update(self._bookconnect_display_values())
         values.update(
             {
                 "page_name": "bookconnect_session",
                 "default_url": "/my/sessions",
                 "sessions": sessions_sudo,
-                "invoices": {s.id: s._portal_invoice() for s in sessions_sudo},
+                "invoices": {s.id: money._portal_invoice(s) for s in sessions_sudo},
                 "fees": {s.id: self._bookconnect_fee_line(s, values["tz"]) for s in sessions_sudo},
                 "shortfalls": self._bookconnect_shortfalls(request.env.user.partner_id),
                 "next_session": next_session.sudo(),
-                "next_join": next_session and next_session.sudo()._join_state(),
+                "next_join": next_session and money._join_state(next_session),
                 "pager": pager,
                 "searchbar_sortings": sortings,
                 "sortby": sortby,
@@ -239,11 +240,11 @@ class TherapyPortal(CustomerPortal):
 
     def _bookconnect_session_page_values(self, session_sudo, access_token, **kwargs):
         is_client = self._bookconnect_is_client(session_sudo)
-        invoice = session_sudo._portal_invoice()
+        invoice = request.env["bookconnect.client.money"].sudo()._portal_invoice(session_sudo)
         now = fields.Datetime.now()
         upcoming = session_sudo.state == "scheduled" and session_sudo.stop > now
         display = self._bookconnect_display_values()
-        join = session_sudo._join_state()
+        join = request.env["bookconnect.client.money"].sudo()._join_state(session_sudo)
         shortfall = (
             dict(self._bookconnect_shortfalls(session_sudo.partner_id)).get(session_sudo)
             if is_client and upcoming
@@ -266,7 +267,9 @@ class TherapyPortal(CustomerPortal):
             "policy_summary": self._bookconnect_policy_summary(session_sudo.policy_id),
             "can_cancel": is_client and session_sudo.state == "scheduled",
             "cancel_terms": (
-                session_sudo._cancellation_terms(now, tz=display["tz"])
+                session_sudo.env["bookconnect.fee.manager"]._cancellation_terms(
+                    session_sudo, now, tz=display["tz"]
+                )
                 if session_sudo.state == "scheduled" and session_sudo.start > now
                 else False
             ),
@@ -327,7 +330,7 @@ class TherapyPortal(CustomerPortal):
         session_sudo = session.sudo()
         if session_sudo.state != "scheduled":
             return request.redirect(session_sudo.access_url)
-        preview = session_sudo._cancellation_preview()
+        preview = session_sudo.env["bookconnect.fee.manager"]._cancellation_preview(session_sudo)
         if request.httprequest.method == "POST":
             # The free window may close between the confirm page and the click: never charge
             # a fee the client was not shown.

@@ -1,3 +1,4 @@
+from . import bookconnect_lock_mixin
 from . import bookconnect_policy_terms
 from . import bookconnect_billing_policy
 from . import bookconnect_metered_call
@@ -24,6 +25,7 @@ from . import bookconnect_payment_engine
 from . import payment_transaction
 from . import bookconnect_card_hold
 from . import bookconnect_prepaid_balance
+from . import bookconnect_prepaid_watch
 from . import bookconnect_collector
 from . import res_config_settings
 from . import bookconnect_booking

@@ -399,11 +399,6 @@ class BookconnectBooking(models.AbstractModel):
         return missing
 
     @api.model
-    def _booking_requirement_labels(self, session):
-        labels = {"card": _("a saved card"), "prepay": _("payment in advance")}
-        return [labels[requirement] for requirement in self._booking_requirements(session)]
-
-    @api.model
     def _payment_in_flight(self, session, now):
         """A payment for the session's invoice is under way: sent to the provider and not
         final yet, or started by the client in the last few minutes."""
@@ -426,14 +421,11 @@ class BookconnectBooking(models.AbstractModel):
         :return: the sessions released
         """
         now = fields.Datetime.now()
-        candidates = (
-            self.env["bookconnect.therapy.session"]
-            .sudo()
-            .search(
-                [("state", "=", "scheduled"), ("confirm_by", "<=", now)],
-                order="confirm_by, id",
-                limit=batch_size + 1,
-            )
+        Session = self.env["bookconnect.therapy.session"].sudo()
+        candidates = Session.search(
+            [("state", "=", "scheduled"), ("confirm_by", "<=", now)],
+            order="confirm_by, id",
+            limit=batch_size + 1,
         )
         remaining = max(len(candidates) - batch_size, 0)
         candidates = candidates[:batch_size]
@@ -441,10 +433,18 @@ class BookconnectBooking(models.AbstractModel):
         confirmed.write({"confirm_by": False})
         due = (candidates - confirmed).filtered(lambda s: not self._payment_in_flight(s, now))
         released = due._cancel(by="unconfirmed")
-        if released:
-            template = self.env.ref("bookconnect_therapy.mail_template_booking_released")
-            template.sudo().send_mail_batch(
-                released.ids, email_layout_xmlid="mail.mail_notification_light"
+        labels = {"card": _("a saved card"), "prepay": _("payment in advance")}
+        for session in released:
+            missing = ", ".join(labels[need] for need in self._booking_requirements(session))
+            session.message_post(
+                body=_(
+                    "Online booking released: the client did not confirm it in time "
+                    "(missing: %(missing)s).",
+                    missing=missing,
+                )
             )
+        self.env["bookconnect.reminder.manager"]._notify_clients(
+            released, "bookconnect_therapy.mail_template_booking_released"
+        )
         self.env["ir.cron"]._notify_progress(done=len(released), remaining=remaining)
         return released

@@ -204,8 +204,8 @@ class BookconnectCardHold(models.AbstractModel):
                     amount=tx.currency_id.format(tx.amount),
                 )
             )
-        held.bookconnect_session_id._send_client_email(
-            "bookconnect_therapy.mail_template_hold_placed"
+        self.env["bookconnect.reminder.manager"]._notify_clients(
+            held.bookconnect_session_id, "bookconnect_therapy.mail_template_hold_placed"
         )
         for tx in txs.filtered(lambda t: t.state in ("error", "cancel")):
             reason = tx._bookconnect_failure_reason(tx)

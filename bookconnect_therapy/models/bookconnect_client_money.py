@@ -1,5 +1,9 @@
+from datetime import timedelta
+
 from odoo import _, api, fields, models
-from odoo.tools import format_amount
+from odoo.tools import format_amount, format_date
+
+from .bookconnect_therapy_session import OPEN_STATES
 
 
 class BookconnectClientMoney(models.AbstractModel):
@@ -294,7 +298,9 @@ class BookconnectClientMoney(models.AbstractModel):
             groups.setdefault(key, []).append(session)
         result = {}
         for (partner, company), group in groups.items():
-            balance = partner.sudo()._bookconnect_balances(company)[partner]
+            balance = (
+                self.env["bookconnect.prepaid.balance"].sudo()._balances(partner, company)[partner]
+            )
             currency = company.currency_id
             left = balance
             for session in group:
@@ -309,3 +315,128 @@ class BookconnectClientMoney(models.AbstractModel):
                     }
                 left = currency.round(left - session.estimated_amount)
         return result
+
+    @api.model
+    def _portal_invoice(self, session):
+        """The posted customer invoice the client is shown for this session: its own, else
+        its latest; empty if none."""
+        invoices = (session.invoice_id | session.invoice_ids).filtered(
+            lambda move: move.state == "posted" and move.move_type == "out_invoice"
+        )
+        if session.invoice_id in invoices:
+            return session.invoice_id
+        return invoices.sorted("id")[-1:] if invoices else invoices
+
+    @api.model
+    def _join_state(self, session, now=None):
+        """When the call may be joined: it opens the company's join delay before the start
+        and stays open until the end (or while the call is still running).
+
+        :return: dict with ``url`` (the join link), ``open`` (joinable now), ``opens_at``
+            (naive UTC) and ``over`` (no longer joinable)
+        """
+        now = now or fields.Datetime.now()
+        opens_at = session.start - timedelta(
+            minutes=session.company_id.bookconnect_join_before_minutes
+        )
+        is_open = (
+            session.state in OPEN_STATES
+            and now >= opens_at
+            and (now <= session.stop or session.state == "in_progress")
+        )
+        return {
+            "url": session.videocall_url,
+            "open": is_open and bool(session.videocall_url),
+            "opens_at": opens_at,
+            "over": session.state not in OPEN_STATES or now > session.stop,
+        }
+
+    @api.model
+    def _billing_status(self, session):
+        """Where the session's money stands, in one sentence for the therapist and the
+        practice manager: not invoiced yet (and why), held on the card, charged (how and
+        when) or why not, refunded.
+
+        It reads invoices and payment transactions, which they may not read: the
+        ``billing_status`` field computes it as superuser.
+        """
+        money = session.currency_id.format
+
+        def day(moment):
+            local = fields.Datetime.context_timestamp(session, moment)
+            return format_date(self.env, local.date(), date_format="d MMM")
+
+        invoice = (
+            session.invoice_id
+            or session.invoice_ids.filtered(
+                lambda m: m.move_type == "out_invoice" and m.state == "posted"
+            ).sorted("id")[-1:]
+        )
+        if not invoice:
+            hold = (
+                self.env["bookconnect.card.hold"]
+                ._active(session)
+                .filtered(lambda tx: tx.state == "authorized")
+            )
+            if hold:
+                return _("%(amount)s held on the card", amount=money(hold.amount))
+            if session.fee_state == "pending":
+                return _(
+                    "%(fee)s fee in review: charged after %(day)s unless waived",
+                    fee=money(session.fee_charge_id.amount),
+                    day=day(session.fee_charge_id.due_at),
+                )
+            if session.fee_state == "waived":
+                return _("Fee waived: %(reason)s", reason=session.fee_charge_id.waiver_reason)
+            if session.state in OPEN_STATES:
+                return _("Invoiced when the session ends")
+            return _("Nothing to bill")
+        if invoice.state != "posted":
+            return _("Invoice %(name)s is not posted", name=invoice.name)
+        txs = invoice.transaction_ids.filtered(
+            lambda tx: tx.operation != "refund" and tx.bookconnect_purpose != "release"
+        ).sorted("id")
+        paid = txs.filtered(lambda tx: tx.state == "done")[-1:]
+        failed = txs.filtered(
+            lambda tx: tx.state in ("error", "cancel") and tx.bookconnect_purpose != "hold"
+        )[-1:]
+        policy = session.policy_id
+        charges_card = policy.collection == "card" and (
+            policy.prepayment != "balance" or policy.overrun == "card"
+        )
+        if invoice.payment_state in ("paid", "in_payment"):
+            if paid.bookconnect_purpose == "hold":
+                status = _(
+                    "Captured from the card hold on %(day)s", day=day(paid.last_state_change)
+                )
+            elif paid.operation == "offline":
+                status = _("Charged to the saved card on %(day)s", day=day(paid.last_state_change))
+            elif paid:
+                status = _("Paid online on %(day)s", day=day(paid.last_state_change))
+            elif policy.prepayment == "balance":
+                status = _("Paid from the prepaid balance")
+            else:
+                status = _("Paid")
+        elif invoice.payment_state == "reversed":
+            status = _("Cancelled by a credit note")
+        elif txs.filtered(lambda tx: tx.state in ("draft", "pending", "authorized")):
+            status = _("Charging the card: waiting for the bank")
+        elif failed:
+            status = _(
+                "Card not charged: %(reason)s. The client was sent a link to pay.",
+                reason=self.env["payment.transaction"]
+                ._bookconnect_failure_reason(failed)
+                .rstrip("."),
+            )
+        elif invoice.bookconnect_charge_deferred:
+            status = _("Below the smallest charge: added to the client's next card charge")
+        elif charges_card:
+            status = _("Not charged (no usable saved card): the client was sent a link to pay")
+        else:
+            status = _("Waiting for the client to pay online")
+        refunded = sum(
+            invoice.reversal_move_ids.filtered(lambda m: m.state == "posted").mapped("amount_total")
+        )
+        if refunded and invoice.payment_state != "reversed":
+            status = _("%(status)s; %(amount)s refunded", status=status, amount=money(refunded))
+        return status

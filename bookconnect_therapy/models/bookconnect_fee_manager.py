@@ -2,11 +2,11 @@ from datetime import timedelta
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError, ValidationError
-from odoo.tools import format_date
+from odoo.tools import format_amount, format_date
 
-from ..core import is_no_show
+from ..core import cancellation_outcome, is_no_show
 from .bookconnect_session_charge import FEE_KINDS
-from .bookconnect_therapy_session import OPEN_STATES
+from .bookconnect_therapy_session import BILLING_WRITE, OPEN_STATES
 
 
 class BookconnectFeeManager(models.AbstractModel):
@@ -20,6 +20,111 @@ class BookconnectFeeManager(models.AbstractModel):
     def _session_price(self, session):
         """The price of the booked session, the base of percentage fees."""
         return session.policy_id._price(session.duration * 60, session.channel).amount
+
+    @api.model
+    def _cancellation_preview(self, session, now=None, booked_at=None):
+        """What cancelling at ``now`` would cost the client.
+
+        :param booked_at: when the session was booked (default: its own ``booked_at``); the
+            booking page previews a session booked now.
+        :return: dict with ``late`` (the free time has passed), ``fee`` (float, in the session
+            currency: what cancelling now costs), ``late_fee`` (what a late cancellation
+            costs), ``free_until`` (naive UTC: the last moment cancelling is free),
+            ``by_grace`` (free until then only thanks to the free time after booking),
+            ``booked_in_window`` (booked after cancelling had stopped being free: it was
+            never free, or only for the free time after booking) and ``currency``
+            (res.currency).
+        """
+        now = now or fields.Datetime.now()
+        policy = session.policy_id
+        late_fee = policy._fee("late", self._session_price(session))
+        booked_at = booked_at or session.booked_at or session.create_date or None
+        outcome = cancellation_outcome(
+            session.start,
+            now,
+            policy.free_cancel_hours,
+            late_fee,
+            booked_at=booked_at,
+            grace_minutes=policy.cancel_grace_minutes,
+        )
+        window_edge = session.start - timedelta(hours=policy.free_cancel_hours)
+        return {
+            "late": outcome.late,
+            "fee": float(outcome.fee),
+            "late_fee": float(late_fee),
+            "free_until": outcome.free_until,
+            "by_grace": outcome.by_grace,
+            "booked_in_window": bool(booked_at and booked_at > window_edge),
+            "currency": session.currency_id,
+        }
+
+    @api.model
+    def _cancellation_terms(self, session, now=None, booked_at=None, tz=None, before_booking=False):
+        """What cancelling costs and from when, in one sentence for the client.
+
+        :param before_booking: worded for the booking page, before the client confirms.
+        :return: dict with ``text`` and ``warn`` (cancelling will cost the fee sooner than
+            the policy's usual window says: the session starts inside it).
+        """
+        now = now or fields.Datetime.now()
+        preview = self._cancellation_preview(session, now, booked_at=booked_at)
+        currency = preview["currency"]
+        if currency.is_zero(preview["late_fee"]):
+            return {"text": _("Cancelling is free."), "warn": False}
+        fee = format_amount(self.env, preview["late_fee"], currency)
+        hours = session.policy_id.free_cancel_hours
+        until = session._client_time(preview["free_until"], tz=tz)
+        if preview["by_grace"] and not preview["late"]:
+            minutes = session.policy_id.cancel_grace_minutes
+            text = (
+                _(
+                    "This session starts within the %(hours)s-hour free-cancellation window: "
+                    "once booked, you can cancel it free until %(until)s (%(minutes)s minutes "
+                    "after booking); after that, cancelling costs %(fee)s.",
+                    hours=hours,
+                    until=until,
+                    minutes=minutes,
+                    fee=fee,
+                )
+                if before_booking
+                else _(
+                    "This session was booked within the %(hours)s-hour free-cancellation "
+                    "window: you can cancel it free until %(until)s (%(minutes)s minutes after "
+                    "booking); after that, cancelling costs %(fee)s.",
+                    hours=hours,
+                    until=until,
+                    minutes=minutes,
+                    fee=fee,
+                )
+            )
+            return {"text": text, "warn": True}
+        if preview["late"] and session.start > now:
+            text = (
+                _(
+                    "This session starts within the %(hours)s-hour free-cancellation window: "
+                    "once booked, cancelling it costs %(fee)s.",
+                    hours=hours,
+                    fee=fee,
+                )
+                if before_booking
+                else _(
+                    "This session starts within the %(hours)s-hour free-cancellation window: "
+                    "cancelling it costs %(fee)s.",
+                    hours=hours,
+                    fee=fee,
+                )
+            )
+            return {"text": text, "warn": True}
+        if preview["late"]:
+            return {"text": _("Cancelling now costs %(fee)s.", fee=fee), "warn": True}
+        return {
+            "text": _(
+                "Cancelling is free until %(until)s; after that, it costs %(fee)s.",
+                until=until,
+                fee=fee,
+            ),
+            "warn": False,
+        }
 
     @api.model
     def _apply_fees(self, sessions, kind, now=None):
@@ -49,7 +154,7 @@ class BookconnectFeeManager(models.AbstractModel):
         for session in sessions:
             fee = float(session.policy_id._fee(policy_kind, self._session_price(session)))
             if session.currency_id.is_zero(fee):
-                session._release_prepayments()
+                Charge._release_prepayments(session)
                 continue
             values = {
                 "session_id": session.id,
@@ -71,8 +176,10 @@ class BookconnectFeeManager(models.AbstractModel):
                         fee=session.currency_id.format(fee),
                     )
                 )
-                session._release_prepayments()
-                session._send_client_email("bookconnect_therapy.mail_template_fee_waived")
+                Charge._release_prepayments(session)
+                self.env["bookconnect.reminder.manager"]._notify_clients(
+                    session, "bookconnect_therapy.mail_template_fee_waived"
+                )
                 earlier[session.partner_id] = 1
                 continue
             due = now + timedelta(hours=session.policy_id.review_hours)
@@ -84,10 +191,14 @@ class BookconnectFeeManager(models.AbstractModel):
                     "it is waived.",
                     fee=session.currency_id.format(fee),
                     kind=self._fee_kind_label(kind),
-                    due=session._practice_time(due),
+                    due=session._client_time(
+                        due, tz=session.therapist_id.tz or session.company_id.partner_id.tz or "UTC"
+                    ),
                 )
             )
-            session._send_client_email("bookconnect_therapy.mail_template_fee_applied")
+            self.env["bookconnect.reminder.manager"]._notify_clients(
+                session, "bookconnect_therapy.mail_template_fee_applied"
+            )
         return charges
 
     @api.model
@@ -132,8 +243,34 @@ class BookconnectFeeManager(models.AbstractModel):
                 ),
                 author_id=self.env.user.partner_id.id,
             )
-            session.sudo()._release_prepayments()
-            session.sudo()._send_client_email("bookconnect_therapy.mail_template_fee_waived")
+            self.env["bookconnect.session.charge"].sudo()._release_prepayments(session)
+            self.env["bookconnect.reminder.manager"]._notify_clients(
+                session.sudo(), "bookconnect_therapy.mail_template_fee_waived"
+            )
+
+    @api.model
+    def _mark_no_shows(self, sessions, now=None, manual=False):
+        """Mark the open ``sessions`` as no-shows and put the policy's fee in review.
+
+        :param manual: marked by the therapist: sessions not started yet, or that the client
+            joined, are refused.
+        :return: the sessions this call marked (others were no longer open).
+        """
+        now = now or fields.Datetime.now()
+        for session in sessions if manual else ():
+            if session.start > now:
+                raise UserError(_("Session %(name)s has not started yet.", name=session.name))
+            if session.call_id.client_joined:
+                raise UserError(
+                    _("The client joined session %(name)s: end it instead.", name=session.name)
+                )
+        sessions = sessions._lock_in_states(OPEN_STATES)
+        sessions.call_id._close_open_segments(now, automatic=True)
+        sessions.with_context(**{BILLING_WRITE: True}).write({"state": "no_show", "ended_at": now})
+        for session in sessions:
+            session.message_post(body=_("The client did not come: marked as a no-show."))
+        self._apply_fees(sessions, "no_show", now)
+        return sessions
 
     @api.model
     def _cron_detect_no_shows(self, batch_size=200):
@@ -151,7 +288,7 @@ class BookconnectFeeManager(models.AbstractModel):
         due = candidates.filtered(
             lambda s: is_no_show(s.start, now, s.policy_id.no_show_delay_minutes, False)
         )[:batch_size]
-        marked = due._mark_no_show(now)
+        marked = self._mark_no_shows(due, now)
         self.env["ir.cron"]._notify_progress(
             done=len(marked), remaining=max(len(candidates) - len(due), 0)
         )
@@ -176,7 +313,7 @@ class BookconnectFeeManager(models.AbstractModel):
 
         :return: the fee charges this call charged (others were taken by another worker).
         """
-        fees = fees.sudo().filtered(lambda c: c.state == "review")._lock_in_state("review")
+        fees = fees.sudo().filtered(lambda c: c.state == "review")._lock_in_states(("review",))
         Charge = self.env["bookconnect.session.charge"].sudo()
         refunds = []
         for fee in fees:

@@ -140,7 +140,9 @@ class BookconnectMeteredCall(models.Model):
             if policy.prepayment != "balance" or begun:
                 continue
             partner = call.client_id
-            balance = partner._bookconnect_balances(session.company_id)[partner]
+            balance = self.env["bookconnect.prepaid.balance"]._balances(
+                partner, session.company_id
+            )[partner]
             currency = session.currency_id
             if currency.compare_amounts(balance, policy.minimum_balance) < 0:
                 raise UserError(

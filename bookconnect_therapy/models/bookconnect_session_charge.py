@@ -1,6 +1,6 @@
 from odoo import Command, _, api, fields, models
-from odoo.exceptions import UserError
-from odoo.tools import SQL, float_compare
+from odoo.exceptions import UserError, ValidationError
+from odoo.tools import SQL, float_compare, format_date
 
 CHARGE_KINDS = [
     ("booked", "Booked price, paid in advance"),
@@ -13,6 +13,7 @@ CHARGE_KINDS = [
 FEE_KINDS = ("late_cancel", "no_show")
 # What the session itself costs: the invoice a card hold pays and whose payment pays the session.
 SESSION_KINDS = ("booked", "usage")
+CHANNEL_LABELS = {"video": "Online session", "voice": "Voice session", "chat": "Chat session"}
 
 
 class BookconnectSessionCharge(models.Model):
@@ -21,6 +22,7 @@ class BookconnectSessionCharge(models.Model):
     no-show fee, or a refund. Each charge is billed by one invoice or credit note line."""
 
     _name = "bookconnect.session.charge"
+    _inherit = ["bookconnect.lock.mixin"]
     _description = "Therapy session charge"
     _order = "session_id, id"
     _check_company_auto = True
@@ -159,24 +161,6 @@ class BookconnectSessionCharge(models.Model):
                 )
         return values
 
-    def _lock_in_state(self, state):
-        """Lock the charges still in ``state`` and return them; skip those another
-        transaction holds or moved on meanwhile, so that no charge is ever billed twice."""
-        if not self.ids:
-            return self
-        self.flush_recordset(["state"])
-        self.env.cr.execute(
-            SQL(
-                "SELECT id FROM %s WHERE id IN %s AND state = %s FOR NO KEY UPDATE SKIP LOCKED",
-                SQL.identifier(self._table),
-                tuple(self.ids),
-                state,
-            )
-        )
-        ids = {row[0] for row in self.env.cr.fetchall()}
-        self.invalidate_recordset(["state"])
-        return self.filtered(lambda c: c.id in ids)
-
     def _create_invoices(self, notify_refunds=True):
         """Bill the charges to invoice: positive ones on customer invoices, negative ones on
         credit notes of the invoice they refund, one document per session (and refunded
@@ -189,12 +173,12 @@ class BookconnectSessionCharge(models.Model):
             email already tells them, like the cancellation's).
         :return: the posted invoices and credit notes.
         """
-        charges = self.filtered(lambda c: c.state == "to_invoice")._lock_in_state("to_invoice")
+        charges = self.filtered(lambda c: c.state == "to_invoice")._lock_in_states(("to_invoice",))
         moves = self.env["account.move"]
         if not charges:
             return moves
         sessions = charges.session_id
-        journals = sessions._sales_journals()
+        journals = self._sales_journals(sessions)
         groups = {}
         for charge in charges:
             negative = charge.currency_id.compare_amounts(charge.amount, 0) < 0
@@ -227,3 +211,202 @@ class BookconnectSessionCharge(models.Model):
             )
         moves._bookconnect_post_and_send(notify_refunds=notify_refunds)
         return moves
+
+    # ------------------------------------------------------------------
+    # Charges of sessions
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _prepare_billing_values(self, sessions):
+        """Price each session's measurement (or the therapist's correction) under its policy.
+
+        :return: dict session -> values to write (billable minutes, quantity, price, amount).
+        """
+        result = {}
+        for session in sessions:
+            seconds = (
+                session.corrected_minutes * 60
+                if session.corrected_by_id
+                else session.call_id.billable_seconds
+            )
+            price = session.policy_id._price(seconds, session.channel)
+            result[session] = {
+                "billable_minutes": price.billable_minutes,
+                "quantity": float(price.quantity),
+                "unit_price": float(price.unit_price),
+                "amount": float(price.amount),
+                "currency_id": session.policy_id.currency_id.id,
+            }
+        return result
+
+    @api.model
+    def _invoice_line_label(self, session, minutes=None, suffix=""):
+        """The invoice line text of ``session``, in the client's language and time zone."""
+        lang = session.partner_id.lang or self.env.lang
+        label = session.with_context(lang=lang).env._(CHANNEL_LABELS[session.channel])  # pylint: disable=translation-required
+        date = format_date(
+            self.env,
+            fields.Datetime.context_timestamp(
+                session.with_context(tz=session.partner_id.tz or session.therapist_id.tz or "UTC"),
+                session.start,
+            ).date(),
+            lang_code=lang,
+            date_format="d MMM y",
+        )
+        text = _(
+            "%(label)s — %(minutes)s min, %(date)s",
+            label=label,
+            minutes=session.billable_minutes if minutes is None else minutes,
+            date=date,
+        )
+        return f"{text} {suffix}".strip()
+
+    @api.model
+    def _prepare_usage_charge(self, session):
+        """Values of the charge of the session's priced measurement (or correction)."""
+        return {
+            "session_id": session.id,
+            "kind": "usage",
+            "quantity": session.quantity,
+            "price_unit": session.unit_price,
+            "amount": session.amount,
+            "description": self._invoice_line_label(session),
+        }
+
+    @api.model
+    def _prepare_booked_charge(self, session):
+        """Values of the charge of the booked duration's price, paid in advance."""
+        price = session.policy_id._price(session.duration * 60, session.channel)
+        return {
+            "session_id": session.id,
+            "kind": "booked",
+            "quantity": float(price.quantity),
+            "price_unit": float(price.unit_price),
+            "amount": float(price.amount),
+            "description": self._invoice_line_label(
+                session, minutes=price.billable_minutes, suffix=_("(booked, paid in advance)")
+            ),
+        }
+
+    @api.model
+    def _sales_journals(self, sessions):
+        """The sales journal of each company of ``sessions``, found in one search."""
+        journals = self.env["account.journal"].search(
+            [("type", "=", "sale"), ("company_id", "in", sessions.company_id.ids)],
+            order="sequence, id",
+        )
+        by_company = {}
+        for journal in journals:
+            by_company.setdefault(journal.company_id, journal)
+        missing = sessions.company_id - self.env["res.company"].concat(*by_company)
+        if missing:
+            raise UserError(
+                _(
+                    "Company %(company)s has no sales journal to invoice sessions in.",
+                    company=missing[0].name,
+                )
+            )
+        return by_company
+
+    @api.model
+    def _invoice_booked(self, sessions):
+        """Invoice the booked price of ``sessions`` (paid in advance), once per session.
+
+        :return: the invoices made.
+        """
+        sessions = sessions.filtered(
+            lambda s: not s.charge_ids.filtered(lambda c: c.kind == "booked")
+        )
+        return self.create([self._prepare_booked_charge(s) for s in sessions])._create_invoices()
+
+    @api.model
+    def _invoice_usage(self, sessions):
+        """Invoice priced sessions their measured price, through their usage charge."""
+        return self.create([self._prepare_usage_charge(s) for s in sessions])._create_invoices()
+
+    @api.model
+    def _settle_upfront(self, sessions):
+        """Settle ended sessions that were paid for up front against what they measured:
+        a shorter session is refunded the difference (credit note and card refund), a
+        longer one is invoiced (and charged) the extra."""
+        values = []
+        for session in sessions:
+            invoice = session.invoice_id
+            booked = invoice.amount_untaxed
+            currency = session.currency_id
+            difference = currency.round(session.amount - booked)
+            if currency.is_zero(difference):
+                continue
+            if difference < 0 and invoice.state == "posted":
+                share = -difference / booked if booked else 1.0
+                refund = self._prepare_refund_values(
+                    invoice,
+                    currency.round(invoice.amount_total * share),
+                    _("Shorter than booked: %(minutes)s min", minutes=session.billable_minutes),
+                )
+                values.append({**refund, "kind": "difference"})
+            elif difference > 0:
+                values.append(
+                    {
+                        "session_id": session.id,
+                        "kind": "difference",
+                        "amount": difference,
+                        "description": self._invoice_line_label(
+                            session, suffix=_("(beyond the time paid in advance)")
+                        ),
+                    }
+                )
+        return self.create(values)._create_invoices()
+
+    @api.model
+    def _refund_session(self, session, amount, reason):
+        """Refund ``amount`` (taxes included) of the session's invoice: credit note plus
+        refund of what was paid by card, noted in the session's chatter as the current user.
+
+        :return: the credit note.
+        """
+        if not (reason or "").strip():
+            raise ValidationError(_("Say why the session is refunded."))
+        invoice = session.sudo().invoice_id
+        if not invoice or invoice.state != "posted":
+            raise UserError(
+                _("Session %(name)s has no posted invoice to refund.", name=session.name)
+            )
+        credit_note = self.create(
+            self._prepare_refund_values(invoice, amount, reason)
+        )._create_invoices()
+        session.message_post(
+            body=_(
+                "%(user)s refunded %(amount)s: %(reason)s (credit note %(note)s)",
+                user=session.env.user.name,
+                amount=credit_note.currency_id.format(credit_note.amount_total),
+                reason=reason,
+                note=credit_note.name,
+            )
+        )
+        return credit_note
+
+    @api.model
+    def _release_prepayments(self, sessions):
+        """Nothing is owed for ``sessions``: void their card holds, refund what was paid in
+        advance (or cancel it with a credit note when it was not paid yet). The caller's own
+        email tells the client about the refund."""
+        refunds = []
+        for session in sessions:
+            hold = self.env["bookconnect.card.hold"].sudo()._active(session)
+            if hold:
+                self.env["bookconnect.card.hold"].sudo()._void(hold)
+            invoice = session.sudo().invoice_id
+            if invoice.state == "posted":
+                refundable = invoice.amount_total - sum(
+                    invoice.reversal_move_ids.filtered(lambda m: m.state == "posted").mapped(
+                        "amount_total"
+                    )
+                )
+                if not invoice.currency_id.is_zero(refundable):
+                    refunds.append(
+                        self._prepare_refund_values(
+                            invoice, refundable, _("Session cancelled in time")
+                        )
+                    )
+        self.sudo().create(refunds)._create_invoices(notify_refunds=False)

@@ -1,33 +1,20 @@
-import logging
 import uuid
 from datetime import timedelta
-from decimal import Decimal
 
-import psycopg2
-
-from odoo import Command, _, api, fields, models
+from odoo import _, api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
-from odoo.tools import SQL, format_amount, format_date, format_datetime
+from odoo.tools import format_datetime
 
-from ..core import (
-    cancellation_outcome,
-    minutes_affordable,
-)
 from .bookconnect_session_charge import FEE_KINDS, SESSION_KINDS
-
-_logger = logging.getLogger(__name__)
 
 OPEN_STATES = ("scheduled", "in_progress")
 BILLED_STATES = ("invoiced", "paid")
-CHANNEL_LABELS = {"video": "Online session", "voice": "Voice session", "chat": "Chat session"}
 # Context keys, one meaning each. The calendar event already holds the values being
 # written: do not write them back to it.
 CALENDAR_SYNCED = "bookconnect_calendar_synced"
 # An internal write of the billing itself (pricing, correction): the lock on the fields
 # that decide the price does not apply.
 BILLING_WRITE = "bookconnect_billing_write"
-# Older key meaning both of the above, still set by some internal writes.
-BOTH_KEYS = "bookconnect_sync"
 # Fields that decide the price: frozen once the session is invoiced.
 PRICING_FIELDS = {
     "policy_id",
@@ -44,7 +31,7 @@ PRICING_FIELDS = {
 class BookconnectTherapySession(models.Model):
     _name = "bookconnect.therapy.session"
     _description = "Therapy session"
-    _inherit = ["mail.thread", "mail.activity.mixin", "portal.mixin"]
+    _inherit = ["mail.thread", "mail.activity.mixin", "portal.mixin", "bookconnect.lock.mixin"]
     _order = "start desc, id desc"
     _check_company_auto = True
 
@@ -335,7 +322,7 @@ class BookconnectTherapySession(models.Model):
     def _compute_remaining_minutes(self):
         for session in self:
             remaining = (
-                session._prepaid_remaining_minutes()
+                self.env["bookconnect.prepaid.watch"]._remaining_minutes(session)
                 if session.state in OPEN_STATES and session.policy_id
                 else None
             )
@@ -376,7 +363,7 @@ class BookconnectTherapySession(models.Model):
     )
     def _compute_billing_status(self):
         for session in self:
-            session.billing_status = session._billing_status()
+            session.billing_status = self.env["bookconnect.client.money"]._billing_status(session)
 
     def _compute_call_events_url(self):
         for session in self:
@@ -427,11 +414,11 @@ class BookconnectTherapySession(models.Model):
             .sudo()
             .create([{"session_id": session.id} for session in sessions])
         )
+        Event = self.env["calendar.event"]
         events = (
-            self.env["calendar.event"]
-            .sudo()
+            Event.sudo()
             .with_context(**{CALENDAR_SYNCED: True}, no_mail_to_attendees=True)
-            .create([session._prepare_calendar_event_values() for session in sessions])
+            .create([Event._bookconnect_prepare_session_values(s) for s in sessions])
         )
         for session, call, event in zip(sessions, calls, events, strict=True):
             session.write({"call_id": call.id, "calendar_event_id": event.id})
@@ -454,8 +441,7 @@ class BookconnectTherapySession(models.Model):
 
     def write(self, vals):
         context = self.env.context
-        billing_write = context.get(BILLING_WRITE) or context.get(BOTH_KEYS)
-        if PRICING_FIELDS & set(vals) and not billing_write:
+        if PRICING_FIELDS & set(vals) and not context.get(BILLING_WRITE):
             locked = self.filtered(lambda s: s.state in BILLED_STATES)
             if locked:
                 raise UserError(
@@ -466,9 +452,8 @@ class BookconnectTherapySession(models.Model):
                     )
                 )
         result = super().write(vals)
-        calendar_synced = context.get(CALENDAR_SYNCED) or context.get(BOTH_KEYS)
-        if not calendar_synced and {"start", "stop", "partner_id"} & set(vals):
-            self._sync_calendar_events()
+        if not context.get(CALENDAR_SYNCED) and {"start", "stop", "partner_id"} & set(vals):
+            self.env["calendar.event"]._bookconnect_sync_from_sessions(self)
         return result
 
     @api.ondelete(at_uninstall=False)
@@ -529,17 +514,30 @@ class BookconnectTherapySession(models.Model):
         }
 
     def action_correct_minutes(self):
+        return self._wizard_action(
+            "bookconnect.session.correct",
+            _("Correct the measured time"),
+            minutes=self.corrected_minutes or round(self.measured_seconds / 60),
+        )
+
+    def action_refund(self):
+        return self._wizard_action("bookconnect.session.refund", _("Refund the session"))
+
+    def action_waive_fee(self):
+        return self._wizard_action("bookconnect.fee.waive", _("Waive the fee"))
+
+    def _wizard_action(self, res_model, name, **defaults):
+        """The action opening the wizard ``res_model`` on this session, in a dialog, with
+        ``defaults`` as the wizard's default values."""
         self.ensure_one()
+        defaults = {f"default_{key}": value for key, value in defaults.items()}
         return {
             "type": "ir.actions.act_window",
-            "name": _("Correct the measured time"),
-            "res_model": "bookconnect.session.correct",
+            "name": name,
+            "res_model": res_model,
             "view_mode": "form",
             "target": "new",
-            "context": {
-                "default_session_id": self.id,
-                "default_minutes": self.corrected_minutes or round(self.measured_seconds / 60),
-            },
+            "context": {"default_session_id": self.id, **defaults},
         }
 
     # ------------------------------------------------------------------
@@ -556,92 +554,9 @@ class BookconnectTherapySession(models.Model):
                     _("Only the session's therapist or a practice manager can do this.")
                 )
 
-    def _portal_invoice(self):
-        """The posted customer invoice the client is shown for this session: its own, else
-        its latest; empty if none."""
-        self.ensure_one()
-        invoices = (self.invoice_id | self.invoice_ids).filtered(
-            lambda move: move.state == "posted" and move.move_type == "out_invoice"
-        )
-        if self.invoice_id in invoices:
-            return self.invoice_id
-        return invoices.sorted("id")[-1:] if invoices else invoices
-
-    def _join_state(self, now=None):
-        """When the call may be joined: it opens the company's join delay before the start
-        and stays open until the end (or while the call is still running).
-
-        :return: dict with ``url`` (the join link), ``open`` (joinable now), ``opens_at``
-            (naive UTC) and ``over`` (no longer joinable)
-        """
-        self.ensure_one()
-        now = now or fields.Datetime.now()
-        opens_at = self.start - timedelta(minutes=self.company_id.bookconnect_join_before_minutes)
-        is_open = (
-            self.state in OPEN_STATES
-            and now >= opens_at
-            and (now <= self.stop or self.state == "in_progress")
-        )
-        return {
-            "url": self.videocall_url,
-            "open": is_open and bool(self.videocall_url),
-            "opens_at": opens_at,
-            "over": self.state not in OPEN_STATES or now > self.stop,
-        }
-
     def _participant_partners(self):
         self.ensure_one()
         return self.therapist_id.partner_id | self.partner_id
-
-    def _cancel_from_calendar(self):
-        """The therapist removed the calendar event: the practice cancelled, nothing is due."""
-        open_sessions = self.filtered(lambda s: s.state == "scheduled")
-        started = self - open_sessions
-        if started.filtered(lambda s: s.state not in ("cancelled", "late_cancelled", "no_show")):
-            raise UserError(
-                _(
-                    "Session %(name)s has started or ended: its calendar event is kept.",
-                    name=started[0].name,
-                )
-            )
-        open_sessions._cancel(by="practice")
-
-    def _cancellation_preview(self, now=None, booked_at=None):
-        """What cancelling at ``now`` would cost the client.
-
-        :param booked_at: when the session was booked (default: its own ``booked_at``); the
-            booking page previews a session booked now.
-        :return: dict with ``late`` (the free time has passed), ``fee`` (float, in the session
-            currency: what cancelling now costs), ``late_fee`` (what a late cancellation
-            costs), ``free_until`` (naive UTC: the last moment cancelling is free),
-            ``by_grace`` (free until then only thanks to the free time after booking),
-            ``booked_in_window`` (booked after cancelling had stopped being free: it was
-            never free, or only for the free time after booking) and ``currency``
-            (res.currency).
-        """
-        self.ensure_one()
-        now = now or fields.Datetime.now()
-        policy = self.policy_id
-        late_fee = policy._fee("late", self.env["bookconnect.fee.manager"]._session_price(self))
-        booked_at = booked_at or self.booked_at or self.create_date or None
-        outcome = cancellation_outcome(
-            self.start,
-            now,
-            policy.free_cancel_hours,
-            late_fee,
-            booked_at=booked_at,
-            grace_minutes=policy.cancel_grace_minutes,
-        )
-        window_edge = self.start - timedelta(hours=policy.free_cancel_hours)
-        return {
-            "late": outcome.late,
-            "fee": float(outcome.fee),
-            "late_fee": float(late_fee),
-            "free_until": outcome.free_until,
-            "by_grace": outcome.by_grace,
-            "booked_in_window": bool(booked_at and booked_at > window_edge),
-            "currency": self.currency_id,
-        }
 
     def _cancel(self, by="practice"):
         """Cancel scheduled sessions. ``by``: ``practice`` (never a fee), ``client`` (late
@@ -650,67 +565,38 @@ class BookconnectTherapySession(models.Model):
 
         :return: the sessions this call cancelled (others were no longer scheduled).
         """
-        sessions = self._lock_for_update(("scheduled",))
+        sessions = self._lock_in_states(("scheduled",))
         now = fields.Datetime.now()
+        notes = {
+            "practice": _("Session cancelled by the practice."),
+            "late": _("Session cancelled late by the client."),
+            "client": _("Session cancelled by the client within the free window."),
+        }
         for session in sessions:
-            preview = session._cancellation_preview(now) if by == "client" else {"late": False}
-            state = "late_cancelled" if preview["late"] else "cancelled"
-            session.with_context(bookconnect_sync=True).write(
-                {"state": state, "cancelled_at": now, "cancelled_by": by}
+            preview = (
+                self.env["bookconnect.fee.manager"]._cancellation_preview(session, now)
+                if by == "client"
+                else {"late": False}
             )
-            if by == "practice":
-                body = _("Session cancelled by the practice.")
-            elif by == "unconfirmed":
-                body = _(
-                    "Online booking released: the client did not confirm it in time "
-                    "(missing: %(missing)s).",
-                    missing=", ".join(
-                        self.env["bookconnect.booking"]._booking_requirement_labels(session)
-                    ),
-                )
-            elif preview["late"]:
-                body = _("Session cancelled late by the client.")
-            else:
-                body = _("Session cancelled by the client within the free window.")
-            session.message_post(body=body)
-        sessions.calendar_event_id.sudo().with_context(bookconnect_sync=True).write(
+            state = "late_cancelled" if preview["late"] else "cancelled"
+            session.write({"state": state, "cancelled_at": now, "cancelled_by": by})
+            # The release of an unconfirmed booking is noted by the release itself.
+            if by != "unconfirmed":
+                session.message_post(body=notes["late" if preview["late"] else by])
+        sessions.calendar_event_id.sudo().with_context(**{CALENDAR_SYNCED: True}).write(
             {"active": False}
         )
         free = sessions.filtered(lambda s: s.state == "cancelled")
-        free._release_prepayments()
+        self.env["bookconnect.session.charge"]._release_prepayments(free)
         self.env["bookconnect.fee.manager"]._apply_fees(sessions - free, "late_cancel", now)
         if by != "unconfirmed":
             # A fee in review or waived is told by the fee's own email, which says the session
             # is cancelled too: one email per cancellation.
-            sessions.filtered(
-                lambda s: s.fee_state not in ("pending", "waived")
-            )._send_client_email("bookconnect_therapy.mail_template_session_cancelled")
+            self.env["bookconnect.reminder.manager"]._notify_clients(
+                sessions.filtered(lambda s: s.fee_state not in ("pending", "waived")),
+                "bookconnect_therapy.mail_template_session_cancelled",
+            )
         return sessions
-
-    def _release_prepayments(self):
-        """Nothing is owed for these sessions: release card holds, refund what was paid in
-        advance (or cancel it with a credit note when it was not paid yet)."""
-        Charge = self.env["bookconnect.session.charge"].sudo()
-        refunds = []
-        for session in self:
-            hold = session._active_hold()
-            if hold:
-                self.env["bookconnect.card.hold"].sudo()._void(hold)
-            invoice = session.sudo().invoice_id
-            if invoice.state == "posted":
-                refundable = invoice.amount_total - sum(
-                    invoice.reversal_move_ids.filtered(lambda m: m.state == "posted").mapped(
-                        "amount_total"
-                    )
-                )
-                if not invoice.currency_id.is_zero(refundable):
-                    refunds.append(
-                        Charge._prepare_refund_values(
-                            invoice, refundable, _("Session cancelled in time")
-                        )
-                    )
-        # The cancellation's own email tells the client about the refund.
-        Charge.create(refunds)._create_invoices(notify_refunds=False)
 
     def action_client_cancel(self):
         """Cancel as the client (portal): free inside the policy's window, else late.
@@ -730,61 +616,6 @@ class BookconnectTherapySession(models.Model):
         self.sudo()._cancel(by="practice")
         return True
 
-    def _prepare_calendar_event_values(self):
-        self.ensure_one()
-        token = uuid.uuid4().hex
-        return {
-            "name": _("Therapy session: %(client)s", client=self.partner_id.name),
-            "start": self.start,
-            "stop": self.stop,
-            "user_id": self.therapist_id.id,
-            "partner_ids": [Command.set((self.therapist_id.partner_id | self.partner_id).ids)],
-            "privacy": "private",
-            "show_as": "busy",
-            "access_token": token,
-            "videocall_location": f"{self.get_base_url()}/calendar/join_videocall/{token}",
-            "bookconnect_session_id": self.id,
-            "res_model_id": self.env["ir.model"]._get_id(self._name),
-            "res_id": self.id,
-        }
-
-    def _sync_calendar_events(self):
-        for session in self.filtered("calendar_event_id"):
-            values = {"start": session.start, "stop": session.stop}
-            event = session.calendar_event_id.sudo()
-            if session.partner_id not in event.partner_ids:
-                values["partner_ids"] = [
-                    Command.set((session.therapist_id.partner_id | session.partner_id).ids)
-                ]
-            event.with_context(**{CALENDAR_SYNCED: True}).write(values)
-
-    def _lock_for_update(self, states):
-        """Lock the sessions still in ``states`` and return them; skip those another
-        transaction holds or changed meanwhile (it is ending them)."""
-        if not self.ids:
-            return self.browse()
-        try:
-            with self.env.cr.savepoint():
-                self.env.cr.execute(
-                    SQL(
-                        "SELECT id FROM %s WHERE id IN %s AND state IN %s"
-                        " FOR NO KEY UPDATE SKIP LOCKED",
-                        SQL.identifier(self._table),
-                        tuple(self.ids),
-                        tuple(states),
-                    ),
-                    # Expected under load and handled below: not an error for the log.
-                    log_exceptions=False,
-                )
-                ids = {row[0] for row in self.env.cr.fetchall()}
-        except psycopg2.errors.SerializationFailure:
-            _logger.info(
-                "Sessions %s changed concurrently; another worker is ending them", self.ids
-            )
-            return self.browse()
-        self.invalidate_recordset(["state"])
-        return self.browse([i for i in self.ids if i in ids])
-
     def _end_sessions(self, automatic=False):
         """End sessions: close their calls, price them and invoice what is billable.
 
@@ -795,14 +626,15 @@ class BookconnectTherapySession(models.Model):
             open are closed at their last sign of life, never later than the scheduled end.
         :return: the sessions this call ended.
         """
-        sessions = self._lock_for_update(OPEN_STATES)
+        sessions = self._lock_in_states(OPEN_STATES)
         if not sessions:
             return sessions
         now = fields.Datetime.now()
         sessions.call_id._close_open_segments(now, automatic=automatic)
-        values_by_session = sessions._compute_billing()
+        Charge = self.env["bookconnect.session.charge"]
+        values_by_session = Charge._prepare_billing_values(sessions)
         for session in sessions:
-            session.with_context(bookconnect_sync=True).write(
+            session.with_context(**{BILLING_WRITE: True}).write(
                 {**values_by_session[session], "state": "done", "ended_at": now}
             )
         upfront = sessions.filtered("invoice_id")
@@ -815,52 +647,13 @@ class BookconnectTherapySession(models.Model):
                 ),
             )
         billable._invoice_usage()
-        upfront._settle_upfront()
-        return sessions
-
-    def _compute_billing(self):
-        """Price each session's measurement (or the therapist's correction) under its policy.
-
-        :return: dict session -> values to write (billable minutes, quantity, price, amount).
-        """
-        result = {}
-        for session in self:
-            seconds = (
-                session.corrected_minutes * 60
-                if session.corrected_by_id
-                else session.call_id.billable_seconds
+        Charge._settle_upfront(upfront)
+        for session in upfront:
+            paid = session.invoice_id.payment_state in ("paid", "in_payment", "reversed")
+            session.with_context(**{BILLING_WRITE: True}).write(
+                {"state": "paid" if paid else "invoiced"}
             )
-            price = session.policy_id._price(seconds, session.channel)
-            result[session] = {
-                "billable_minutes": price.billable_minutes,
-                "quantity": float(price.quantity),
-                "unit_price": float(price.unit_price),
-                "amount": float(price.amount),
-                "currency_id": session.policy_id.currency_id.id,
-            }
-        return result
-
-    def _invoice_line_label(self, minutes=None, suffix=""):
-        self.ensure_one()
-        lang = self.partner_id.lang or self.env.lang
-        session = self.with_context(lang=lang)
-        label = session.env._(CHANNEL_LABELS[self.channel])  # pylint: disable=translation-required
-        date = format_date(
-            session.env,
-            fields.Datetime.context_timestamp(
-                self.with_context(tz=self.partner_id.tz or self.therapist_id.tz or "UTC"),
-                self.start,
-            ).date(),
-            lang_code=lang,
-            date_format="d MMM y",
-        )
-        text = _(
-            "%(label)s — %(minutes)s min, %(date)s",
-            label=label,
-            minutes=self.billable_minutes if minutes is None else minutes,
-            date=date,
-        )
-        return f"{text} {suffix}".strip()
+        return sessions
 
     def _prepare_invoice(self, journal, move_type="out_invoice"):
         """Values of a customer invoice (or credit note) of the session, without lines: each
@@ -881,52 +674,6 @@ class BookconnectTherapySession(models.Model):
             "invoice_line_ids": [],
         }
 
-    def _prepare_usage_charge(self):
-        """Values of the charge of the session's priced measurement (or correction)."""
-        self.ensure_one()
-        return {
-            "session_id": self.id,
-            "kind": "usage",
-            "quantity": self.quantity,
-            "price_unit": self.unit_price,
-            "amount": self.amount,
-            "description": self._invoice_line_label(),
-        }
-
-    def _prepare_booked_charge(self):
-        """Values of the charge of the booked duration's price, paid in advance."""
-        self.ensure_one()
-        price = self.policy_id._price(self.duration * 60, self.channel)
-        return {
-            "session_id": self.id,
-            "kind": "booked",
-            "quantity": float(price.quantity),
-            "price_unit": float(price.unit_price),
-            "amount": float(price.amount),
-            "description": self._invoice_line_label(
-                minutes=price.billable_minutes, suffix=_("(booked, paid in advance)")
-            ),
-        }
-
-    def _sales_journals(self):
-        """The sales journal of each company of ``self``, found in one search."""
-        journals = self.env["account.journal"].search(
-            [("type", "=", "sale"), ("company_id", "in", self.company_id.ids)],
-            order="sequence, id",
-        )
-        by_company = {}
-        for journal in journals:
-            by_company.setdefault(journal.company_id, journal)
-        missing = self.company_id - self.env["res.company"].concat(*by_company)
-        if missing:
-            raise UserError(
-                _(
-                    "Company %(company)s has no sales journal to invoice sessions in.",
-                    company=missing[0].name,
-                )
-            )
-        return by_company
-
     def action_confirm(self):
         """Confirm the sessions (see :meth:`_confirm`)."""
         self._check_access_therapist()
@@ -941,263 +688,35 @@ class BookconnectTherapySession(models.Model):
         :return: the invoices made.
         """
         sessions = self.filtered(
-            lambda s: (
-                s.state == "scheduled"
-                and s.policy_id.prepayment == "full"
-                and not s.charge_ids.filtered(lambda c: c.kind == "booked")
-            )
+            lambda s: s.state == "scheduled" and s.policy_id.prepayment == "full"
         )
-        return (
-            self.env["bookconnect.session.charge"]
-            .sudo()
-            .create([session._prepare_booked_charge() for session in sessions])
-            ._create_invoices()
-        )
-
-    def _settle_upfront(self):
-        """Settle ended sessions that were paid for up front against what they measured:
-        a shorter session is refunded the difference (credit note and card refund), a
-        longer one is invoiced (and charged) the extra."""
-        Charge = self.env["bookconnect.session.charge"]
-        values = []
-        for session in self:
-            invoice = session.invoice_id
-            booked = invoice.amount_untaxed
-            currency = session.currency_id
-            difference = currency.round(session.amount - booked)
-            if currency.is_zero(difference):
-                continue
-            if difference < 0 and invoice.state == "posted":
-                share = -difference / booked if booked else 1.0
-                refund = Charge._prepare_refund_values(
-                    invoice,
-                    currency.round(invoice.amount_total * share),
-                    _("Shorter than booked: %(minutes)s min", minutes=session.billable_minutes),
-                )
-                values.append({**refund, "kind": "difference"})
-            elif difference > 0:
-                values.append(
-                    {
-                        "session_id": session.id,
-                        "kind": "difference",
-                        "amount": difference,
-                        "description": session._invoice_line_label(
-                            suffix=_("(beyond the time paid in advance)")
-                        ),
-                    }
-                )
-        Charge.create(values)._create_invoices()
-        for session in self:
-            paid = session.invoice_id.payment_state in ("paid", "in_payment", "reversed")
-            session.with_context(bookconnect_sync=True).write(
-                {"state": "paid" if paid else "invoiced"}
-            )
+        return self.env["bookconnect.session.charge"].sudo()._invoice_booked(sessions)
 
     def _active_hold(self):
-        """The session's card hold that still reserves money (or is being placed)."""
-        self.ensure_one()
+        """The session's card hold that still reserves money (the hold email shows it)."""
         return self.env["bookconnect.card.hold"]._active(self)
-
-    def _billing_status(self):
-        """Where the session's money stands, in one sentence for the therapist and the
-        practice manager: not invoiced yet (and why), held on the card, charged (how and
-        when) or why not, refunded.
-
-        It reads invoices and payment transactions, which they may not read: the
-        ``billing_status`` field computes it as superuser.
-        """
-        self.ensure_one()
-        money = self.currency_id.format
-
-        def day(moment):
-            local = fields.Datetime.context_timestamp(self, moment)
-            return format_date(self.env, local.date(), date_format="d MMM")
-
-        invoice = (
-            self.invoice_id
-            or self.invoice_ids.filtered(
-                lambda m: m.move_type == "out_invoice" and m.state == "posted"
-            ).sorted("id")[-1:]
-        )
-        if not invoice:
-            hold = self._active_hold().filtered(lambda tx: tx.state == "authorized")
-            if hold:
-                return _("%(amount)s held on the card", amount=money(hold.amount))
-            if self.fee_state == "pending":
-                return _(
-                    "%(fee)s fee in review: charged after %(day)s unless waived",
-                    fee=money(self.fee_charge_id.amount),
-                    day=day(self.fee_charge_id.due_at),
-                )
-            if self.fee_state == "waived":
-                return _("Fee waived: %(reason)s", reason=self.fee_charge_id.waiver_reason)
-            if self.state in OPEN_STATES:
-                return _("Invoiced when the session ends")
-            return _("Nothing to bill")
-        if invoice.state != "posted":
-            return _("Invoice %(name)s is not posted", name=invoice.name)
-        txs = invoice.transaction_ids.filtered(
-            lambda tx: tx.operation != "refund" and tx.bookconnect_purpose != "release"
-        ).sorted("id")
-        paid = txs.filtered(lambda tx: tx.state == "done")[-1:]
-        failed = txs.filtered(
-            lambda tx: tx.state in ("error", "cancel") and tx.bookconnect_purpose != "hold"
-        )[-1:]
-        policy = self.policy_id
-        charges_card = policy.collection == "card" and (
-            policy.prepayment != "balance" or policy.overrun == "card"
-        )
-        if invoice.payment_state in ("paid", "in_payment"):
-            if paid.bookconnect_purpose == "hold":
-                status = _(
-                    "Captured from the card hold on %(day)s", day=day(paid.last_state_change)
-                )
-            elif paid.operation == "offline":
-                status = _("Charged to the saved card on %(day)s", day=day(paid.last_state_change))
-            elif paid:
-                status = _("Paid online on %(day)s", day=day(paid.last_state_change))
-            elif policy.prepayment == "balance":
-                status = _("Paid from the prepaid balance")
-            else:
-                status = _("Paid")
-        elif invoice.payment_state == "reversed":
-            status = _("Cancelled by a credit note")
-        elif txs.filtered(lambda tx: tx.state in ("draft", "pending", "authorized")):
-            status = _("Charging the card: waiting for the bank")
-        elif failed:
-            status = _(
-                "Card not charged: %(reason)s. The client was sent a link to pay.",
-                reason=self.env["payment.transaction"]
-                ._bookconnect_failure_reason(failed)
-                .rstrip("."),
-            )
-        elif invoice.bookconnect_charge_deferred:
-            status = _("Below the smallest charge: added to the client's next card charge")
-        elif charges_card:
-            status = _("Not charged (no usable saved card): the client was sent a link to pay")
-        else:
-            status = _("Waiting for the client to pay online")
-        refunded = sum(
-            invoice.reversal_move_ids.filtered(lambda m: m.state == "posted").mapped("amount_total")
-        )
-        if refunded and invoice.payment_state != "reversed":
-            status = _("%(status)s; %(amount)s refunded", status=status, amount=money(refunded))
-        return status
-
-    def action_refund(self):
-        self.ensure_one()
-        return {
-            "type": "ir.actions.act_window",
-            "name": _("Refund the session"),
-            "res_model": "bookconnect.session.refund",
-            "view_mode": "form",
-            "target": "new",
-            "context": {"default_session_id": self.id},
-        }
 
     def _refund(self, amount, reason):
         """Refund (part of) the session's invoice: credit note plus refund of what was paid
         by card. Only the therapist or a practice manager may."""
         self.ensure_one()
         self._check_access_therapist()
-        if not (reason or "").strip():
-            raise ValidationError(_("Say why the session is refunded."))
-        invoice = self.sudo().invoice_id
-        if not invoice or invoice.state != "posted":
-            raise UserError(_("Session %(name)s has no posted invoice to refund.", name=self.name))
-        Charge = self.env["bookconnect.session.charge"].sudo()
-        credit_note = Charge.create(
-            Charge._prepare_refund_values(invoice, amount, reason)
-        )._create_invoices()
-        self.message_post(
-            body=_(
-                "%(user)s refunded %(amount)s: %(reason)s (credit note %(note)s)",
-                user=self.env.user.name,
-                amount=credit_note.currency_id.format(credit_note.amount_total),
-                reason=reason,
-                note=credit_note.name,
-            )
-        )
-        return credit_note
+        return self.env["bookconnect.session.charge"].sudo()._refund_session(self, amount, reason)
 
     def _mark_paid(self):
-        self.filtered(lambda s: s.state == "invoiced").with_context(bookconnect_sync=True).write(
+        self.filtered(lambda s: s.state == "invoiced").with_context(**{BILLING_WRITE: True}).write(
             {"state": "paid"}
         )
-
-    def _set_correction(self, minutes, reason):
-        """Record a therapist's correction of the measured time, with who and why, and price
-        an ended session again: billed if it now costs something."""
-        self._check_access_therapist()
-        if minutes < 0:
-            raise ValidationError(_("Corrected minutes cannot be negative."))
-        if not (reason or "").strip():
-            raise ValidationError(_("Say why the measured time is corrected."))
-        for session in self:
-            if session.state in BILLED_STATES:
-                raise UserError(
-                    _(
-                        "Session %(name)s is invoiced: refund it instead of correcting the time.",
-                        name=session.name,
-                    )
-                )
-            before = (
-                session.corrected_minutes
-                if session.corrected_by_id
-                else round(session.measured_seconds / 60, 1)
-            )
-            session.sudo().with_context(**{BILLING_WRITE: True}).write(
-                {
-                    "corrected_minutes": minutes,
-                    "correction_reason": reason.strip(),
-                    "corrected_by_id": self.env.user.id,
-                }
-            )
-            if session.state == "done":
-                session.sudo()._reprice()
-            session.message_post(
-                body=_(
-                    "%(user)s corrected the measured time from %(before)s to %(after)s min: "
-                    "%(reason)s",
-                    user=self.env.user.name,
-                    before=before,
-                    after=minutes,
-                    reason=reason.strip(),
-                ),
-                author_id=self.env.user.partner_id.id,
-            )
-
-    def _reprice(self):
-        """Price ended sessions again (after a correction) and bill the ones that now cost
-        something, through their usage charge."""
-        for session in self:
-            session.with_context(bookconnect_sync=True).write(session._compute_billing()[session])
-        self.filtered(
-            lambda s: s.amount > 0 and not s.charge_ids.filtered(lambda c: c.kind == "usage")
-        )._invoice_usage()
 
     def _invoice_usage(self):
         """Invoice priced sessions their measured price, through their usage charge."""
         # Invoiced before the invoices are collected: a payment taken at once marks it paid.
-        self.with_context(bookconnect_sync=True).write({"state": "invoiced"})
-        self.env["bookconnect.session.charge"].create(
-            [session._prepare_usage_charge() for session in self]
-        )._create_invoices()
+        self.with_context(**{BILLING_WRITE: True}).write({"state": "invoiced"})
+        self.env["bookconnect.session.charge"]._invoice_usage(self)
 
     # ------------------------------------------------------------------
     # Fees: late cancellations and no-shows
     # ------------------------------------------------------------------
-
-    def action_waive_fee(self):
-        self.ensure_one()
-        return {
-            "type": "ir.actions.act_window",
-            "name": _("Waive the fee"),
-            "res_model": "bookconnect.fee.waive",
-            "view_mode": "form",
-            "target": "new",
-            "context": {"default_session_id": self.id},
-        }
 
     def _waive_fee(self, reason):
         """Waive the sessions' fees still in review; the reason goes to the chatter."""
@@ -1207,26 +726,8 @@ class BookconnectTherapySession(models.Model):
     def action_mark_no_show(self):
         """The therapist marks a client who did not come as a no-show."""
         self._check_access_therapist()
-        now = fields.Datetime.now()
-        for session in self:
-            if session.start > now:
-                raise UserError(_("Session %(name)s has not started yet.", name=session.name))
-            if session.call_id.client_joined:
-                raise UserError(
-                    _("The client joined session %(name)s: end it instead.", name=session.name)
-                )
-        self.sudo()._mark_no_show(now)
+        self.env["bookconnect.fee.manager"].sudo()._mark_no_shows(self.sudo(), manual=True)
         return True
-
-    def _mark_no_show(self, now=None):
-        now = now or fields.Datetime.now()
-        sessions = self._lock_for_update(OPEN_STATES)
-        sessions.call_id._close_open_segments(now, automatic=True)
-        sessions.with_context(bookconnect_sync=True).write({"state": "no_show", "ended_at": now})
-        for session in sessions:
-            session.message_post(body=_("The client did not come: marked as a no-show."))
-        self.env["bookconnect.fee.manager"]._apply_fees(sessions, "no_show", now)
-        return sessions
 
     # ------------------------------------------------------------------
     # The client's view of money
@@ -1246,113 +747,16 @@ class BookconnectTherapySession(models.Model):
             tz=tz,
         )
 
-    def _practice_time(self, value):
-        """``value`` (naive UTC) as the practice reads it in the chatter: in the therapist's
-        time zone (else the company's), named."""
-        self.ensure_one()
-        tz = self.therapist_id.tz or self.company_id.partner_id.tz or "UTC"
-        return self._client_time(value, tz=tz)
-
-    def _cancellation_terms(self, now=None, booked_at=None, tz=None, before_booking=False):
-        """What cancelling costs and from when, in one sentence for the client.
-
-        :param before_booking: worded for the booking page, before the client confirms.
-        :return: dict with ``text`` and ``warn`` (cancelling will cost the fee sooner than
-            the policy's usual window says: the session starts inside it).
-        """
-        self.ensure_one()
-        now = now or fields.Datetime.now()
-        preview = self._cancellation_preview(now, booked_at=booked_at)
-        currency = preview["currency"]
-        if currency.is_zero(preview["late_fee"]):
-            return {"text": _("Cancelling is free."), "warn": False}
-        fee = format_amount(self.env, preview["late_fee"], currency)
-        hours = self.policy_id.free_cancel_hours
-        until = self._client_time(preview["free_until"], tz=tz)
-        if preview["by_grace"] and not preview["late"]:
-            minutes = self.policy_id.cancel_grace_minutes
-            text = (
-                _(
-                    "This session starts within the %(hours)s-hour free-cancellation window: "
-                    "once booked, you can cancel it free until %(until)s (%(minutes)s minutes "
-                    "after booking); after that, cancelling costs %(fee)s.",
-                    hours=hours,
-                    until=until,
-                    minutes=minutes,
-                    fee=fee,
-                )
-                if before_booking
-                else _(
-                    "This session was booked within the %(hours)s-hour free-cancellation "
-                    "window: you can cancel it free until %(until)s (%(minutes)s minutes after "
-                    "booking); after that, cancelling costs %(fee)s.",
-                    hours=hours,
-                    until=until,
-                    minutes=minutes,
-                    fee=fee,
-                )
-            )
-            return {"text": text, "warn": True}
-        if preview["late"] and self.start > now:
-            text = (
-                _(
-                    "This session starts within the %(hours)s-hour free-cancellation window: "
-                    "once booked, cancelling it costs %(fee)s.",
-                    hours=hours,
-                    fee=fee,
-                )
-                if before_booking
-                else _(
-                    "This session starts within the %(hours)s-hour free-cancellation window: "
-                    "cancelling it costs %(fee)s.",
-                    hours=hours,
-                    fee=fee,
-                )
-            )
-            return {"text": text, "warn": True}
-        if preview["late"]:
-            return {"text": _("Cancelling now costs %(fee)s.", fee=fee), "warn": True}
-        return {
-            "text": _(
-                "Cancelling is free until %(until)s; after that, it costs %(fee)s.",
-                until=until,
-                fee=fee,
-            ),
-            "warn": False,
-        }
-
-    def _send_client_email(self, template_xmlid):
-        """Email the clients of these sessions with a session template, in their language."""
-        sessions = self.filtered(lambda s: s.partner_id.email)
-        if sessions:
-            self.env.ref(template_xmlid).sudo().send_mail_batch(
-                sessions.ids, email_layout_xmlid="mail.mail_notification_light"
-            )
+    def _cancellation_terms(self, **kwargs):
+        """What cancelling costs the client (the session emails show it; see
+        ``bookconnect.fee.manager._cancellation_terms``)."""
+        return self.env["bookconnect.fee.manager"]._cancellation_terms(self, **kwargs)
 
     def _client_money_lines(self, tz=None):
         """Everything this session costs the client or gives back to them (see
         ``bookconnect.client.money``): the portal pages and the client's emails show them."""
         self.ensure_one()
         return self.env["bookconnect.client.money"]._lines(self, tz=tz)
-
-    # ------------------------------------------------------------------
-    # Prepaid balance: live drawdown
-    # ------------------------------------------------------------------
-
-    def _prepaid_remaining_minutes(self, now=None):
-        """Minutes (a float) the client's prepaid balance still pays for in this session: the
-        whole minutes the balance buys, less the time used so far; ``None`` when time is not
-        limited by money (not prepaid, or free). The call is stopped at a minute boundary
-        the balance covers, so that nobody ends up owing or owed for a started minute."""
-        self.ensure_one()
-        policy = self.policy_id
-        if policy.prepayment != "balance":
-            return None
-        balance = self.partner_id._bookconnect_balances(self.company_id)[self.partner_id]
-        affordable = minutes_affordable(Decimal(str(balance)), policy._pricing_rules(self.channel))
-        if affordable is None:
-            return None
-        return affordable - self.call_id._live_seconds(now) / 60
 
     def _mark_in_progress(self):
         """Someone joined the call of these sessions: the scheduled ones are in progress."""
@@ -1361,13 +765,6 @@ class BookconnectTherapySession(models.Model):
     # ------------------------------------------------------------------
     # Chat sessions
     # ------------------------------------------------------------------
-
-    def _chat_channel(self):
-        self.ensure_one()
-        event = self.sudo().calendar_event_id
-        if not event.videocall_channel_id:
-            event._create_videocall_channel()
-        return event.videocall_channel_id
 
     def action_open_chat(self):
         """The therapist opens the session's chat: the time it is open with both present is
@@ -1379,17 +776,7 @@ class BookconnectTherapySession(models.Model):
         if self.state not in OPEN_STATES:
             raise UserError(_("Session %(name)s is over.", name=self.name))
         self.call_id._check_can_start()
-        session = self.sudo()
-        channel = session._chat_channel()
-        if not session.chat_open:
-            session.write({"chat_open": True})
-            session.call_id._open_chat_segments("therapist")._mark_in_progress()
-            channel.message_post(
-                body=_("The session is open."),
-                message_type="comment",
-                subtype_xmlid="mail.mt_comment",
-                author_id=self.env.user.partner_id.id,
-            )
+        channel = self.env["discuss.channel"]._bookconnect_open_chat(self.sudo())
         return {
             "type": "ir.actions.act_url",
             "url": f"/odoo/discuss?active_id=discuss.channel_{channel.id}",
@@ -1400,12 +787,7 @@ class BookconnectTherapySession(models.Model):
         """The therapist closes the chat: the session ends and is invoiced."""
         self._check_access_therapist()
         for session in self.sudo().filtered("chat_open"):
-            session._chat_channel().message_post(
-                body=_("The session is closed."),
-                message_type="comment",
-                subtype_xmlid="mail.mt_comment",
-                author_id=self.env.user.partner_id.id,
-            )
+            self.env["discuss.channel"]._bookconnect_announce(session, _("The session is closed."))
         self.sudo().write({"chat_open": False})
         self.sudo()._end_sessions()
         return True

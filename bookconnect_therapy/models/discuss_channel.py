@@ -1,4 +1,4 @@
-from odoo import _, fields, models
+from odoo import _, api, fields, models
 from odoo.exceptions import AccessError
 
 
@@ -12,6 +12,37 @@ class DiscussChannel(models.Model):
         ondelete="set null",
         copy=False,
     )
+
+    @api.model
+    def _bookconnect_session_chat(self, session):
+        """The channel of ``session``'s chat (and call), made the first time it is asked."""
+        event = session.sudo().calendar_event_id
+        if not event.videocall_channel_id:
+            event._create_videocall_channel()
+        return event.videocall_channel_id
+
+    @api.model
+    def _bookconnect_open_chat(self, session):
+        """Open ``session``'s chat, once: its time with both present is billed from now.
+
+        :return: the chat's channel.
+        """
+        channel = self._bookconnect_session_chat(session)
+        if not session.chat_open:
+            session.write({"chat_open": True})
+            session.call_id._open_chat_segments("therapist")._mark_in_progress()
+            self._bookconnect_announce(session, _("The session is open."))
+        return channel
+
+    @api.model
+    def _bookconnect_announce(self, session, body):
+        """Post ``body`` in ``session``'s chat, as the current user."""
+        self._bookconnect_session_chat(session).message_post(
+            body=body,
+            message_type="comment",
+            subtype_xmlid="mail.mt_comment",
+            author_id=self.env.user.partner_id.id,
+        )
 
     def _add_members(self, *, guests=None, partners=None, users=None, **kwargs):
         """A therapy session's call admits its therapist and its client, nobody else."""

@@ -119,26 +119,13 @@ class ResPartner(models.Model):
             self.filtered("email").ids, email_layout_xmlid="mail.mail_notification_light"
         )
 
-    def _bookconnect_credit_domain(self, company):
-        """See :meth:`bookconnect.prepaid.balance._credit_domain`."""
-        return self.env["bookconnect.prepaid.balance"]._credit_domain(self, company)
-
     @api.depends_context("company")
     def _compute_bookconnect_balance(self):
         company = self.env.company
-        balances = self._bookconnect_balances(company)
+        balances = self.env["bookconnect.prepaid.balance"]._balances(self, company)
         for partner in self:
             partner.bookconnect_balance = balances[partner]
             partner.bookconnect_balance_currency_id = company.currency_id
-
-    def _bookconnect_balances(self, company):
-        """See :meth:`bookconnect.prepaid.balance._balances`."""
-        return self.env["bookconnect.prepaid.balance"]._balances(self, company)
-
-    def _bookconnect_balance_history(self, company=None, limit=200):
-        """See :meth:`bookconnect.prepaid.balance._history`."""
-        self.ensure_one()
-        return self.env["bookconnect.prepaid.balance"]._history(self, company, limit)
 
     def _bookconnect_payment_tokens(self, company):
         """The newest usable saved card of each of these clients, in one search.

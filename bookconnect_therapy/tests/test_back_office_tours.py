@@ -85,7 +85,7 @@ class TestBackOfficeTours(StripeSessionCase, HttpCase):
             client=self.absent,
             policy_id=self.policy_fees.id,
         )
-        missed._mark_no_show()
+        missed.env["bookconnect.fee.manager"]._mark_no_shows(missed)
         self.assertEqual((refunded.state, missed.fee_state), ("paid", "pending"))
 
         self.start_tour("/odoo", "bookconnect_manager_day", login=self.manager.login)

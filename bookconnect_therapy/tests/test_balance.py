@@ -103,7 +103,7 @@ class TestPrepaidBalance(StripeSessionCase, MailCase):
         self.assertEqual(session.state, "paid")
         self.assertAlmostEqual(self.balance(), 12.20)
         self.assertAlmostEqual(self.ledger_balance(), 12.20)
-        history = self.client._bookconnect_balance_history()
+        history = self.env["bookconnect.prepaid.balance"]._history(self.client)
         self.assertEqual([round(h["balance"], 2) for h in history], [20.0, 12.2])
         self.assertEqual(history[-1]["label"], invoice.invoice_line_ids.name)
 
@@ -133,12 +133,12 @@ class TestPrepaidBalance(StripeSessionCase, MailCase):
         session = self.book(policy_id=self.prepaid.id, start=self.at(0))
         self.external(session, "therapist", "joined", 0)
         self.external(session, "client", "joined", 0)
-        watch = self.env["bookconnect.prepaid.balance"]._cron_watch_prepaid
+        watch = self.env["bookconnect.prepaid.watch"]._cron_watch_prepaid
         with freeze_time(self.at(10)):
             watch()
         self.assertFalse(session.balance_warned)
         with freeze_time(self.at(11)):
-            self.assertEqual(session._prepaid_remaining_minutes(), 5.0)
+            self.assertEqual(self.env["bookconnect.prepaid.watch"]._remaining_minutes(session), 5.0)
             watch()
             watch()
         self.assertTrue(session.balance_warned)
@@ -299,7 +299,7 @@ class TestPrepaidBalance(StripeSessionCase, MailCase):
         for step in steps:
             step()
             self.assertAlmostEqual(self.balance(), self.ledger_balance())
-        history = self.client._bookconnect_balance_history()
+        history = self.env["bookconnect.prepaid.balance"]._history(self.client)
         self.assertAlmostEqual(
             history[-1]["balance"],
             self.ledger_balance()

@@ -37,14 +37,18 @@ class TestCancellationAndNoShow(StripeSessionCase, MailCase):
         edge = self.at(-24 * 60)
         free = self.booked()
         with freeze_time(edge):
-            preview = free.with_user(self.client_user)._cancellation_preview()
+            preview = self.env["bookconnect.fee.manager"]._cancellation_preview(
+                free.with_user(self.client_user)
+            )
             self.assertEqual((preview["late"], preview["fee"]), (False, 0.0))
             free.with_user(self.client_user).action_client_cancel()
         self.assertEqual(free.state, "cancelled")
         self.assertFalse(free.fee_state)
         late = self.booked()
         with freeze_time(edge + timedelta(seconds=1)):
-            preview = late.with_user(self.client_user)._cancellation_preview()
+            preview = self.env["bookconnect.fee.manager"]._cancellation_preview(
+                late.with_user(self.client_user)
+            )
             self.assertEqual((preview["late"], preview["fee"]), (True, 20.0))
             late.with_user(self.client_user).action_client_cancel()
         self.assertEqual(late.state, "late_cancelled")
@@ -60,7 +64,9 @@ class TestCancellationAndNoShow(StripeSessionCase, MailCase):
         self.policy_fees.write({"late_fee_kind": "percent", "late_fee_percent": 50})
         session = self.booked()
         with freeze_time(self.at(-60)):
-            self.assertEqual(session._cancellation_preview()["fee"], 45.0)
+            self.assertEqual(
+                self.env["bookconnect.fee.manager"]._cancellation_preview(session)["fee"], 45.0
+            )
             session.with_user(self.therapist).action_cancel()
         self.assertEqual(session.state, "cancelled")
         self.assertFalse(session.fee_state)

@@ -28,7 +28,7 @@ class TestDiscussInvitations(HttpCase, SessionCase):
                 "stop": cls.T0 + timedelta(minutes=50),
             }
         )
-        cls.therapy_channel = cls.therapy._chat_channel()
+        cls.therapy_channel = cls.env["discuss.channel"]._bookconnect_session_chat(cls.therapy)
         cls.group_chat = (
             cls.env["discuss.channel"]
             .with_user(cls.therapist)
@@ -66,7 +66,7 @@ class TestDiscussInvitations(HttpCase, SessionCase):
             }
         )
         before = self.env["bus.bus"].sudo().search([], order="id desc", limit=1).id or 0
-        channel = session._chat_channel()
+        channel = self.env["discuss.channel"]._bookconnect_session_chat(session)
         self.assertEqual(channel.bookconnect_session_id, session)
         self.env.cr.precommit.run()  # the bus's notices are written on commit
         notices = self.env["bus.bus"].sudo().search([("id", ">", before)])

@@ -70,21 +70,29 @@ class TestExternalMetering(SessionCase):
         self.external(session, "client", "joined", 0)
         self.external(session, "client", "left", 20)
         self.external(session, "therapist", "left", 20)
-        session.with_user(self.therapist)._set_correction(45, "Call dropped, we continued by phone")
+        self.env["bookconnect.session.correct"]._correct(
+            session.with_user(self.therapist), 45, "Call dropped, we continued by phone"
+        )
         self.assertEqual(session.corrected_by_id, self.therapist)
         message = session.message_ids[0]
         self.assertIn("45", message.body)
         self.assertIn("continued by phone", message.body)
         self.assertEqual(message.author_id, self.therapist.partner_id)
         with self.assertRaisesRegex(Exception, "Say why"):
-            session.with_user(self.therapist)._set_correction(30, "  ")
+            self.env["bookconnect.session.correct"]._correct(
+                session.with_user(self.therapist), 30, "  "
+            )
         with self.assertRaises(AccessError):
-            session.with_user(self.therapist_b)._set_correction(30, "not mine")
+            self.env["bookconnect.session.correct"]._correct(
+                session.with_user(self.therapist_b), 30, "not mine"
+            )
         session.with_user(self.therapist).action_end_session()
         self.assertEqual(session.billable_minutes, 45)
         self.assertAlmostEqual(session.amount, 29.25)
         with self.assertRaisesRegex(UserError, "refund it"):
-            session.with_user(self.therapist)._set_correction(10, "too late")
+            self.env["bookconnect.session.correct"]._correct(
+                session.with_user(self.therapist), 10, "too late"
+            )
 
     def test_wizard_applies_a_correction(self):
         session = self.book()

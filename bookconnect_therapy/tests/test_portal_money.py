@@ -113,9 +113,7 @@ class TestPortalCancellingTerms(PortalMoneyCase):
 
     def test_after_the_grace_cancelling_costs_the_fee(self):
         session = self.book_in(3 * 60, policy_id=self.policy_late_fee.id)
-        session.with_context(bookconnect_sync=True).write(
-            {"booked_at": self.now() - timedelta(minutes=11)}
-        )
+        session.write({"booked_at": self.now() - timedelta(minutes=11)})
         self.authenticate("bc_cc", "bc_cc")
         consequence = self.text(
             self.page(f"/my/sessions/{session.id}/cancel"), ".o_bookconnect_cancel_consequence"

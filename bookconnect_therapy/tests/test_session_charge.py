@@ -55,7 +55,7 @@ class TestSessionCharges(StripeSessionCase):
         self.assertFalse(charge._create_invoices())
         charge.state = "to_invoice"
         # Another worker holds the charge: it is skipped, not billed a second time.
-        with patch.object(type(charge), "_lock_in_state", lambda self, state: self.browse()):
+        with patch.object(type(charge), "_lock_in_states", lambda self, states: self.browse()):
             self.assertFalse(charge._create_invoices())
         self.assertEqual(len(session.invoice_ids), 1)
 
@@ -162,7 +162,9 @@ class TestSessionCharges(StripeSessionCase):
         session = self.book(policy_id=self.policy_card.id)
         session.action_end_session()
         self.assertEqual((session.state, session.charge_ids.ids), ("done", []))
-        session.with_user(self.therapist)._set_correction(30, "Held by phone")
+        self.env["bookconnect.session.correct"]._correct(
+            session.with_user(self.therapist), 30, "Held by phone"
+        )
         self.assertEqual(session.corrected_by_id, self.therapist)
         self.assertEqual(session.corrected_minutes, 30)
         self.assertEqual(session.charge_ids.kind, "usage")

@@ -57,7 +57,11 @@ snapshot = {
         for s in sessions
     },
     "balances": {
-        p.name: p._bookconnect_balances(env.company)[p]  # noqa: F821
+        p.name: (
+            env["bookconnect.prepaid.balance"]._balances(p, env.company)  # noqa: F821
+            if "bookconnect.prepaid.balance" in env  # noqa: F821
+            else p._bookconnect_balances(env.company)  # noqa: F821
+        )[p]
         for p in sessions.partner_id.sorted("name")
     },
 }

@@ -34,7 +34,7 @@ def migrate(cr, version):
         holds_cron.model_id = env.ref("bookconnect_therapy.model_bookconnect_card_hold")
     watch_cron = env.ref("bookconnect_therapy.ir_cron_watch_prepaid", raise_if_not_found=False)
     if watch_cron:
-        watch_cron.model_id = env.ref("bookconnect_therapy.model_bookconnect_prepaid_balance")
+        watch_cron.model_id = env.ref("bookconnect_therapy.model_bookconnect_prepaid_watch")
     # Transactions name the service that handles their outcome.
     cr.execute(
         """UPDATE payment_transaction
