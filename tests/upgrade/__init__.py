@@ -60,7 +60,10 @@ def previous_release_addons(commit, folder):
         capture_output=True,
     ).stdout
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        tar.extractall(folder, filter="data")
+        if hasattr(tarfile, "data_filter"):
+            tar.extractall(folder, filter="data")
+        else:  # Python before 3.11.4 (Debian 12's): the archive is this repository's own
+            tar.extractall(folder)  # noqa: S202
     config = configparser.ConfigParser()
     config.read(CONF)
     paths = [p.strip() for p in config.get("options", "addons_path").split(",") if p.strip()]
